@@ -1,0 +1,143 @@
+"""Dagster resources, configured from environment variables (see the README's settings table)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+REPO = Path(__file__).resolve().parents[1]
+SQL_DIR = REPO / "sql"
+DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
+DEFAULT_REPLAY_DIR = "../shared/data"
+
+
+def repo_path(value: str) -> Path:
+    """Resolve a relative setting against the repository root, so it works from any cwd."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (REPO / path).resolve()
+
+
+def sql_text(relative: str) -> str:
+    """Read one of the project's .sql files (tables, views and marts live there, not in code)."""
+    return (SQL_DIR / relative).read_text()
+
+
+def new_load_id(asset: str) -> str:
+    """Sortable, unique id for one load: UTC timestamp plus a random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{asset}-{uuid.uuid4().hex[:8]}"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB file. One way to write: short-lived connections and atomic upserts.
+
+    DuckDB allows one writer process, so every asset opens a connection, writes in one
+    transaction and closes it; the instance's concurrency pool keeps writers serial.
+    """
+
+    path: str = DEFAULT_WAREHOUSE
+
+    @property
+    def file(self) -> Path:
+        return repo_path(self.path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.file.exists():
+            raise FileNotFoundError(f"warehouse {self.file} does not exist yet: run `make demo`")
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.file), read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside BEGIN/COMMIT: an error (or a killed process) leaves no trace."""
+        with self.connect() as con:
+            ensure_schema(con)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+        with self.connect() as con:
+            ensure_schema(con)
+            return con.execute(sql, params or []).pl()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table (sql/schema) and view (sql/views); all statements are idempotent."""
+    for folder in ("schema", "views", "marts"):
+        for file in sorted((SQL_DIR / folder).glob("*.sql")):
+            con.execute(file.read_text())
+
+
+def upsert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+) -> int:
+    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+    if frame.is_empty():
+        return 0
+    con.register("_upsert_frame", frame.to_arrow())
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
+    finally:
+        con.unregister("_upsert_frame")
+    return frame.height
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    where: str,
+    params: Sequence[object] = (),
+) -> int:
+    """Delete the rows matching ``where`` and insert ``frame``: a partition swap."""
+    con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
+    if frame.is_empty():
+        return 0
+    con.register("_replace_frame", frame.to_arrow())
+    try:
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
+    finally:
+        con.unregister("_replace_frame")
+    return frame.height
+
+
+SourceName = Literal["live", "replay", "sample"]
+
+
+class SourceResource(dg.ConfigurableResource):
+    """Which upstream the assets read: live (yfinance, SEC), replay (recorded files) or sample."""
+
+    source: SourceName = "live"
+    replay_dir: str = DEFAULT_REPLAY_DIR
+    sec_user_agent: str = ""
+    cache_dir: str = "data/cache"
+    yahoo_requests_per_second: float = 2.0
+    sec_requests_per_second: float = 10.0
+    overlap_days: int = 7
+
+    @property
+    def replay_path(self) -> Path:
+        return repo_path(self.replay_dir)
+
+    @property
+    def cache_path(self) -> Path:
+        return repo_path(self.cache_dir)
