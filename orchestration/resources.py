@@ -7,11 +7,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import dagster as dg
 import duckdb
 import polars as pl
+
+from assets.sources.base import PriceSource
+from assets.sources.errors import SourceConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
@@ -55,6 +57,8 @@ class WarehouseResource(dg.ConfigurableResource):
         self.file.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.file), read_only=read_only)
         try:
+            if not read_only:
+                ensure_schema(con)
             yield con
         finally:
             con.close()
@@ -63,7 +67,6 @@ class WarehouseResource(dg.ConfigurableResource):
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection inside BEGIN/COMMIT: an error (or a killed process) leaves no trace."""
         with self.connect() as con:
-            ensure_schema(con)
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -74,7 +77,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def query(self, sql: str, params: Sequence[object] | None = None) -> pl.DataFrame:
         with self.connect() as con:
-            ensure_schema(con)
             return con.execute(sql, params or []).pl()
 
 
@@ -120,13 +122,13 @@ def replace_rows(
     return frame.height
 
 
-SourceName = Literal["live", "replay", "sample"]
+SOURCES = ("live", "replay", "sample")
 
 
 class SourceResource(dg.ConfigurableResource):
     """Which upstream the assets read: live (yfinance, SEC), replay (recorded files) or sample."""
 
-    source: SourceName = "live"
+    source: str = "live"
     replay_dir: str = DEFAULT_REPLAY_DIR
     sec_user_agent: str = ""
     cache_dir: str = "data/cache"
@@ -141,3 +143,19 @@ class SourceResource(dg.ConfigurableResource):
     @property
     def cache_path(self) -> Path:
         return repo_path(self.cache_dir)
+
+    def prices(self) -> PriceSource:
+        """The price adapter for the configured source."""
+        if self.source == "live":
+            from assets.sources.yahoo import YahooPrices
+
+            return YahooPrices(requests_per_second=self.yahoo_requests_per_second)
+        if self.source == "replay":
+            from assets.sources.replay import ReplayPrices
+
+            return ReplayPrices(self.replay_path)
+        if self.source == "sample":
+            from assets.sources.sample import SamplePrices
+
+            return SamplePrices()
+        raise SourceConfigError(f"CHINATECH_SOURCE={self.source!r}: expected live, replay or sample")

@@ -66,8 +66,6 @@ _COLUMNS = {
     "Stock Splits": "stock_splits",
 }
 _REQUIRED = ("open", "high", "low", "close")
-# Relative slack for float noise when comparing high/low with open/close.
-_OHLC_TOLERANCE = 0.0
 # Two shapes of the same ticker "agree" when closes differ by less than this (rounding).
 DISAGREEMENT_TOLERANCE = 5e-4
 
@@ -76,9 +74,7 @@ def empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_PRICES_SCHEMA)
 
 
-def normalize_history(
-    ticker: str, frame: pl.DataFrame, source: str, shape: str = "history"
-) -> pl.DataFrame:
+def normalize_history(ticker: str, frame: pl.DataFrame, source: str, shape: str = "history") -> pl.DataFrame:
     """A ``Ticker.history()`` frame (Date or Datetime column as text) -> raw rows.
 
     The trade date is the calendar date as written in the exchange's own offset (the first
@@ -169,8 +165,9 @@ def build_core(
 
     Where a ticker has both shapes, rows merge by date (history first: it carries the
     actions) and closes that disagree beyond rounding become ``source_disagreement``
-    anomalies. Rows breaking a hard invariant are returned as rejected with the reason.
-    FX weekend bars (Yahoo's partial Saturday) are rejected as ``weekend_fx_bar``.
+    anomalies. Rows with no usable close (missing, non-positive, future, FX weekend bars:
+    Yahoo's partial Saturday) are returned as rejected with the reason; rows whose high/low
+    contradict open/close keep their close, lose high/low, and are flagged ``ohlc_inconsistent``.
     """
     today = today or datetime.now().date()
     if raw.is_empty():
@@ -187,14 +184,10 @@ def build_core(
         .alias("price_basis"),
     )
     reason = (
-        pl.when(pl.any_horizontal(*[pl.col(c).is_null() for c in _REQUIRED]))
-        .then(pl.lit("missing_price"))
+        pl.when(pl.col("close").is_null())
+        .then(pl.lit("missing_close"))
         .when(pl.min_horizontal(*_REQUIRED) <= 0)
         .then(pl.lit("non_positive_price"))
-        .when(pl.col("high") < pl.max_horizontal("open", "close") * (1 - _OHLC_TOLERANCE))
-        .then(pl.lit("high_below_open_or_close"))
-        .when(pl.col("low") > pl.min_horizontal("open", "close") * (1 + _OHLC_TOLERANCE))
-        .then(pl.lit("low_above_open_or_close"))
         .when(pl.col("volume") < 0)
         .then(pl.lit("negative_volume"))
         .when(pl.col("trade_date") > today)
@@ -208,14 +201,28 @@ def build_core(
     rows = rows.with_columns(reason.alias("reason"))
     rejected = (
         rows.filter(pl.col("reason").is_not_null())
-        .with_columns(
-            pl.struct("source_date", *_COLUMNS.values()).struct.json_encode().alias("row_json")
-        )
+        .with_columns(pl.struct("source_date", *_COLUMNS.values()).struct.json_encode().alias("row_json"))
         .select(list(REJECTED_SCHEMA))
     )
     good = rows.filter(pl.col("reason").is_null())
+    # High/low that contradict open/close (Yahoo's adjusted OHLC rounding, bad ticks): the
+    # close is kept, the extremes become unknown, and the row is flagged with the originals.
+    inconsistent = (pl.col("high") < pl.max_horizontal("open", "close")) | (
+        pl.col("low") > pl.min_horizontal("open", "close")
+    )
+    ohlc_flags = good.filter(inconsistent).select(
+        "ticker",
+        "trade_date",
+        pl.lit("ohlc_inconsistent").alias("kind"),
+        pl.format(
+            "{} shape: open {} high {} low {} close {}; high/low set to null in core",
+            "shape",
+            *[pl.col(c).round(6) for c in ("open", "high", "low", "close")],
+        ).alias("detail"),
+    )
+    good = good.with_columns(pl.when(inconsistent).then(None).otherwise(pl.col(c)).alias(c) for c in ("high", "low"))
 
-    disagreements = _shape_disagreements(good)
+    anomalies = pl.concat([_shape_disagreements(good), ohlc_flags.unique(["ticker", "trade_date"])])
     # history shape first (it carries actions), then download for the dates it lacks
     merged = (
         good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
@@ -237,7 +244,10 @@ def build_core(
         "price_basis",
         "source",
     ).cast(CORE_PRICES_SCHEMA)  # type: ignore[arg-type]
-    return core, rejected, disagreements
+    return core, rejected, anomalies.sort("ticker", "trade_date")
+
+
+CORE_ANOMALY_KINDS = ["source_disagreement", "ohlc_inconsistent"]
 
 
 def _shape_disagreements(rows: pl.DataFrame) -> pl.DataFrame:
@@ -248,26 +258,24 @@ def _shape_disagreements(rows: pl.DataFrame) -> pl.DataFrame:
         "ticker",
         "trade_date",
         pl.lit("source_disagreement").alias("kind"),
-        pl.format("history close {} vs download close {}", pl.col("h").round(6), pl.col("d").round(6)).alias(
-            "detail"
-        ),
+        pl.format("history close {} vs download close {}", pl.col("h").round(6), pl.col("d").round(6)).alias("detail"),
     )
 
 
-def new_actions(core: pl.DataFrame, held_until: dict[str, date]) -> list[str]:
-    """Tickers with a dividend or split after the last date already held.
+def new_actions(raw: pl.DataFrame, held_until: dict[str, date]) -> list[str]:
+    """Tickers whose fetched rows carry a dividend or split after the last date already held.
 
     Adjusted prices (and Adj Close) are rewritten backwards by every new action, so such a
     ticker must be reloaded in full rather than incrementally.
     """
-    if core.is_empty() or not held_until:
+    if raw.is_empty() or not held_until:
         return []
     held = pl.DataFrame(
         {"ticker": list(held_until), "held": list(held_until.values())},
         schema={"ticker": pl.String, "held": pl.Date},
     )
-    hits = core.join(held, on="ticker").filter(
+    hits = raw.join(held, on="ticker").filter(
         (pl.col("trade_date") > pl.col("held"))
-        & ((pl.col("dividend") > 0) | pl.col("split_ratio").is_not_null())
+        & ((pl.col("dividends").fill_null(0) > 0) | (pl.col("stock_splits").fill_null(0) > 0))
     )
     return sorted(hits["ticker"].unique().to_list())

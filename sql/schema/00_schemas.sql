@@ -7,11 +7,13 @@ CREATE SCHEMA IF NOT EXISTS marts;
 -- One row per load of any asset: which source, when, how many rows. Core assets read the
 -- raw rows of the latest load through it.
 CREATE TABLE IF NOT EXISTS raw.loads (
-    load_id     VARCHAR PRIMARY KEY,
+    load_id     VARCHAR NOT NULL,
     asset       VARCHAR NOT NULL,
     source      VARCHAR NOT NULL,
     started_at  TIMESTAMPTZ NOT NULL,
     tickers     VARCHAR[],
+    full_tickers VARCHAR[],
     row_count   BIGINT,
-    failures    JSON
+    failures    JSON,
+    PRIMARY KEY (load_id, asset)
 );

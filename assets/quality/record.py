@@ -1,0 +1,54 @@
+"""Writes to the data-quality record (dq schema): check outcomes and anomaly sets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import duckdb
+import polars as pl
+
+from assets.quality.gx import Outcome
+
+
+def record_outcomes(
+    con: duckdb.DuckDBPyConnection, asset: str, outcomes: Iterable[Outcome], run_id: str | None
+) -> None:
+    """Append check outcomes to dq.check_results."""
+    now = datetime.now(UTC)
+    rows = [(asset, o.name, o.passed, o.severity, o.observed, run_id, now) for o in outcomes]
+    if rows:
+        con.executemany("INSERT INTO dq.check_results VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def replace_anomalies(
+    con: duckdb.DuckDBPyConnection, found: pl.DataFrame, tickers: list[str], kinds: list[str]
+) -> None:
+    """Swap the anomalies of ``kinds`` for ``tickers``; known ones keep their first-detected time.
+
+    Re-running a detection therefore leaves the same rows (idempotent), and an anomaly that
+    the data no longer shows disappears.
+    """
+    con.register("_found", found.select("ticker", "trade_date", "kind", "detail").to_arrow())
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _anoms AS
+            SELECT f.ticker, f.trade_date, f.kind, f.detail,
+                   coalesce(min(o.detected_at), ?::TIMESTAMPTZ) AS detected_at
+            FROM _found AS f
+            LEFT JOIN dq.price_anomalies AS o
+              ON o.ticker = f.ticker AND o.kind = f.kind
+             AND o.trade_date IS NOT DISTINCT FROM f.trade_date
+            GROUP BY ALL
+            """,
+            [datetime.now(UTC)],
+        )
+        con.execute(
+            "DELETE FROM dq.price_anomalies WHERE list_contains(?, ticker) AND list_contains(?, kind)",
+            [tickers, kinds],
+        )
+        con.execute("INSERT INTO dq.price_anomalies BY NAME SELECT * FROM _anoms")
+        con.execute("DROP TABLE _anoms")
+    finally:
+        con.unregister("_found")
