@@ -55,11 +55,21 @@ def select_tickers(universe: pl.DataFrame, tickers: list[str] | None) -> pl.Data
     return universe.filter(pl.col("ticker").is_in(tickers))
 
 
+def equities(universe: pl.DataFrame) -> pl.DataFrame:
+    """The instruments that have fundamentals (not indexes or currencies)."""
+    return universe.filter(pl.col("group").is_in(EQUITY_GROUPS))
+
+
+def reporting_currency_guess(group: str, quote_currency: str) -> str:
+    """The usual reporting currency by group, for synthetic data only (live data says its own)."""
+    return "CNY" if group in ("hstech", "adr") else quote_currency
+
+
 def sec_filers(universe: pl.DataFrame) -> pl.DataFrame:
     """One row per SEC filer (CIK), carrying the ticker that reports for it (ADR over HK line)."""
     return (
         universe.filter(pl.col("cik").is_not_null())
         .sort(pl.col("group").replace({"adr": "0", "us_bigtech": "1", "hstech": "2"}))
         .unique("cik", keep="first", maintain_order=True)
-        .select("cik", "ticker", "name", "currency")
+        .select("cik", "ticker", "name", "group", "currency")
     )

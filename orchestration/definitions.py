@@ -6,9 +6,11 @@ import os
 
 import dagster as dg
 
-from assets import prices
+from assets import capex, fundamentals, fx, prices
 from orchestration.jobs import all_assets_job
 from orchestration.resources import DEFAULT_REPLAY_DIR, DEFAULT_WAREHOUSE, SourceResource, WarehouseResource
+
+ASSET_MODULES = [prices, fx, fundamentals, capex]
 
 
 def setting(name: str, default: str) -> str | dg.EnvVar:
@@ -29,8 +31,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([prices]),
-    asset_checks=dg.load_asset_checks_from_modules([prices]),
+    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[all_assets_job],
     resources=build_resources(),
     executor=dg.in_process_executor,

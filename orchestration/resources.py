@@ -7,13 +7,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
 import polars as pl
 
 from assets.sources.base import PriceSource
-from assets.sources.errors import SourceConfigError
+from assets.sources.errors import SourceConfigError, SourceError
+from assets.universe import reporting_currency_guess
 
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
@@ -159,3 +161,68 @@ class SourceResource(dg.ConfigurableResource):
 
             return SamplePrices()
         raise SourceConfigError(f"CHINATECH_SOURCE={self.source!r}: expected live, replay or sample")
+
+    def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]:
+        """``Ticker.info`` for one instrument (a universe row); SourceError names the ticker."""
+        ticker = instrument["ticker"]
+        if self.source == "live":
+            from assets.sources.yahoo_fundamentals import fetch_info
+
+            return fetch_info(ticker)
+        if self.source == "replay":
+            from assets.sources.yahoo_fundamentals import read_replay_info
+
+            info = read_replay_info(self.replay_path, ticker)
+            if info is None:
+                raise SourceError(ticker, f"no recorded yfinance-info file under {self.replay_path}")
+            return info
+        from assets.sources.sample import ticker_seed
+        from assets.sources.sample_fundamentals import sample_info
+
+        if last_close is None:
+            raise SourceError(ticker, "no sample price to derive fundamentals from (load prices first)")
+        fin = reporting_currency_guess(instrument["group"], instrument["currency"])
+        return sample_info(ticker, instrument["currency"], fin, last_close, ticker_seed(ticker))
+
+    def fetch_financials(self, instrument: dict[str, Any]) -> pl.DataFrame:
+        """Yearly statements in long form (FINANCIALS_SCHEMA); SourceError names the ticker."""
+        ticker = instrument["ticker"]
+        if self.source == "live":
+            from assets.sources.yahoo_fundamentals import fetch_financials
+
+            return fetch_financials(ticker)
+        if self.source == "replay":
+            from assets.sources.yahoo_fundamentals import read_replay_financials
+
+            frame = read_replay_financials(self.replay_path, ticker)
+            if frame is None:
+                raise SourceError(ticker, f"no recorded yfinance-financials file under {self.replay_path}")
+            return frame
+        from assets.sources.sample import ticker_seed
+        from assets.sources.sample_fundamentals import sample_financials
+
+        return sample_financials(ticker, ticker_seed(ticker))
+
+    def sec_client(self) -> Any:
+        """The live SEC client; refuses to start without a User-Agent with contact details."""
+        from assets.sources.sec import SecClient
+
+        return SecClient(self.sec_user_agent, self.cache_path / "sec", max_per_second=self.sec_requests_per_second)
+
+    def fetch_companyfacts(self, filer: dict[str, Any], client: Any = None) -> dict[str, Any]:
+        """One filer's XBRL company facts; SourceError names the CIK."""
+        from assets.sources.sec import cik_key, read_replay_companyfacts
+
+        cik = int(filer["cik"])
+        if self.source == "live":
+            return (client or self.sec_client()).companyfacts(cik)
+        if self.source == "replay":
+            doc = read_replay_companyfacts(self.replay_path, cik)
+            if doc is None:
+                raise SourceError(cik_key(cik), f"{filer['ticker']}: no recorded sec-companyfacts file")
+            return doc
+        from assets.sources.sample_sec import sample_companyfacts
+
+        currency = reporting_currency_guess(filer["group"], filer["currency"])
+        # the sample prices (and so FX rates) start in 2019: so do the sample filings
+        return sample_companyfacts(cik, filer["name"], currency, seed=cik % 9973, first_year=2019)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import polars as pl
@@ -22,12 +22,16 @@ def record_outcomes(
 
 
 def replace_anomalies(
-    con: duckdb.DuckDBPyConnection, found: pl.DataFrame, tickers: list[str], kinds: list[str]
+    con: duckdb.DuckDBPyConnection,
+    found: pl.DataFrame,
+    tickers: list[str],
+    kinds: list[str],
+    on_date: date | None = None,
 ) -> None:
     """Swap the anomalies of ``kinds`` for ``tickers``; known ones keep their first-detected time.
 
     Re-running a detection therefore leaves the same rows (idempotent), and an anomaly that
-    the data no longer shows disappears.
+    the data no longer shows disappears. ``on_date`` narrows the swap to one day (snapshots).
     """
     con.register("_found", found.select("ticker", "trade_date", "kind", "detail").to_arrow())
     try:
@@ -45,8 +49,9 @@ def replace_anomalies(
             [datetime.now(UTC)],
         )
         con.execute(
-            "DELETE FROM dq.price_anomalies WHERE list_contains(?, ticker) AND list_contains(?, kind)",
-            [tickers, kinds],
+            "DELETE FROM dq.price_anomalies WHERE list_contains(?, ticker) AND list_contains(?, kind)"
+            " AND (?::DATE IS NULL OR trade_date = ?::DATE)",
+            [tickers, kinds, on_date, on_date],
         )
         con.execute("INSERT INTO dq.price_anomalies BY NAME SELECT * FROM _anoms")
         con.execute("DROP TABLE _anoms")

@@ -514,3 +514,27 @@ def _jump_detail(cur: float | None, prev: float | None, ccy: str, prev_year: int
     if ratio > factor or ratio < 1.0 / factor:
         return f"{text} ({ratio:.2f}x, threshold {factor:g}x)"
     return None
+
+
+def to_company_tickers(capex: pl.DataFrame, universe: pl.DataFrame, filers: pl.DataFrame) -> pl.DataFrame:
+    """Put fallback rows under the ticker the company's SEC rows use (9988.HK -> BABA).
+
+    One company listed twice (HK line and ADR) would otherwise count twice. Where both
+    listings gave a row for the same period, the one already under the company ticker wins.
+    """
+    lines = universe.filter(pl.col("cik").is_not_null()).select("ticker", pl.col("cik").cast(pl.Int64).alias("_cik"))
+    company = filers.select(pl.col("cik").cast(pl.Int64).alias("_cik"), pl.col("ticker").alias("_company"))
+    mapped = (
+        capex.join(lines, on="ticker", how="left")
+        .join(company, on="_cik", how="left")
+        .with_columns(
+            (pl.col("_company").is_null() | (pl.col("_company") == pl.col("ticker"))).alias("_own"),
+            pl.coalesce("_company", "ticker").alias("ticker"),
+            pl.coalesce("cik", "_cik").alias("cik"),
+        )
+        .sort("_own", descending=True)
+        .unique(["ticker", "period_end", "duration", "accn"], keep="first", maintain_order=True)
+        .unique(["ticker", "fiscal_year", "duration", "is_latest", "is_first_reported"], keep="first",
+                maintain_order=True)
+    )
+    return mapped.select(list(CAPEX_SCHEMA))

@@ -1,0 +1,224 @@
+"""Capex assets: SEC XBRL company facts, then capex per company and period with fallbacks."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from assets.fundamentals import FINANCIALS
+from assets.fx import FX_DAILY
+from assets.loads import record_load
+from assets.metadata import frame_metadata
+from assets.prices import PriceRunConfig
+from assets.quality.checks import gx_suite_checks
+from assets.sources.errors import SourceConfigError, SourceError, SourceUnavailable
+from assets.sources.sec import (
+    RAW_SEC_FACTS_SCHEMA,
+    cik_key,
+    load_capex_concepts,
+    load_include_intangibles,
+    parse_companyfacts,
+)
+from assets.transforms.capex import (
+    add_capex_usd,
+    capex_from_curated,
+    capex_from_financials,
+    capex_gaps,
+    combine_capex,
+    select_capex,
+    to_company_tickers,
+    yoy_jumps,
+)
+from assets.universe import load_universe, sec_filers, select_tickers
+from orchestration.resources import REPO, SourceResource, WarehouseResource, new_load_id, replace_rows
+
+RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
+CAPEX = dg.AssetKey(["core", "capex"])
+CURATED_CAPEX_CSV = REPO / "assets" / "curated_capex.csv"
+YOY_FACTOR = 5.0
+
+
+@dg.asset(
+    key=RAW_SEC_FACTS,
+    group_name="raw",
+    kinds={"duckdb", "polars"},
+    pool="duckdb",
+    description=(
+        "Every XBRL fact of every universe company with a CIK (SEC company facts API), long form. "
+        "Live mode needs CHINATECH_SEC_USER_AGENT (SEC fair-access rules), paces to 10 requests/s, "
+        "retries 429/5xx and caches raw responses for a day. A re-run replaces each company's facts."
+    ),
+    check_specs=[dg.AssetCheckSpec("fetch_failures", asset=RAW_SEC_FACTS, description="Filers with no facts")],
+)
+def raw_sec_facts(
+    context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
+) -> dg.MaterializeResult:
+    filers = sec_filers(select_tickers(load_universe(), config.tickers))
+    try:
+        client = source.sec_client() if source.source == "live" else None
+    except SourceConfigError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    parts = [pl.DataFrame(schema=RAW_SEC_FACTS_SCHEMA)]
+    failures: dict[str, str] = {}
+    for filer in filers.to_dicts():
+        try:
+            doc = source.fetch_companyfacts(filer, client)
+            parts.append(parse_companyfacts(doc, source.source))
+        except SourceUnavailable as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        except SourceError as exc:
+            failures[f"{exc.key} ({filer['ticker']})"] = exc.problem
+            context.log.warning(f"{filer['ticker']}: {exc}")
+    load_id = new_load_id("sec_facts")
+    facts = (
+        pl.concat(parts, how="vertical")
+        .unique(["cik", "taxonomy", "concept", "unit", "period_start", "period_end", "accn"], keep="last")
+        .with_columns(pl.lit(datetime.now(UTC)).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
+    )
+    ciks = sorted(set(facts["cik"].to_list()))
+    with warehouse.transaction() as con:
+        replace_rows(con, "raw.sec_facts", facts, "list_contains(?, cik)", [ciks])
+        record_load(
+            con,
+            load_id=load_id,
+            asset="raw.sec_facts",
+            source=source.source,
+            tickers=[cik_key(c) for c in ciks],
+            row_count=facts.height,
+            failures=failures,
+        )
+    return dg.MaterializeResult(
+        metadata=frame_metadata(facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="fetch_failures",
+                passed=not failures,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"failures": dg.MetadataValue.json(failures)},
+            )
+        ],
+    )
+
+
+@dg.asset(
+    key=CAPEX,
+    deps=[RAW_SEC_FACTS, FINANCIALS, FX_DAILY],
+    group_name="core",
+    kinds={"duckdb", "polars"},
+    pool="duckdb",
+    description=(
+        "Capital expenditure per company, period end and duration (annual, quarterly) and filing "
+        "version, as a positive outflow in the reporting currency, with capex_usd at the "
+        "fiscal-period average rate from core.fx_daily. Sources in order: SEC filings (concept "
+        "chosen per period by assets/capex_concepts.csv), curated figures from annual reports "
+        "(assets/curated_capex.csv, with citations), yfinance's yearly cash flow. View "
+        "core.capex_annual_latest gives one latest annual value per company and fiscal year; "
+        "dq.capex_issues lists years with no standard capex concept, 5x jumps and companies "
+        "with none."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec("companies_with_capex", asset=CAPEX, description="Every equity company has some capex"),
+        dg.AssetCheckSpec(
+            "no_yoy_jump_over_5x", asset=CAPEX, description="Latest annual capex within 5x of prior year"
+        ),
+        dg.AssetCheckSpec(
+            "standard_concept_every_year",
+            asset=CAPEX,
+            description="Every annual report has a standard capex concept or a fallback",
+        ),
+    ],
+)
+def capex(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    universe = load_universe()
+    filers = sec_filers(universe)
+    with warehouse.connect() as con:
+        facts = con.execute("SELECT * FROM raw.sec_facts").pl()
+        financials = con.execute("SELECT * FROM core.financials_annual").pl()
+        fx = con.execute("SELECT * FROM core.fx_daily").pl()
+    sec = select_capex(facts, filers, load_capex_concepts(), load_include_intangibles())
+    fallback = capex_from_financials(financials)
+    unknown_ccy = fallback.filter(pl.col("currency").is_null())
+    fallback = to_company_tickers(fallback.filter(pl.col("currency").is_not_null()), universe, filers)
+    curated = capex_from_curated(
+        pl.read_csv(CURATED_CAPEX_CSV, infer_schema_length=0).with_columns(
+            pl.col("capex").cast(pl.Float64), pl.col("fiscal_year").cast(pl.Int64), pl.col("page").cast(pl.String)
+        )
+    )
+    combined = add_capex_usd(combine_capex(sec, fallback, curated), fx)
+    issues = _issues(facts, combined, filers, universe, unknown_ccy)
+    now = datetime.now(UTC)
+    with warehouse.transaction() as con:
+        replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), "true")
+        replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), "true")
+    by_kind = {k: issues.filter(pl.col("kind") == k) for k in ("missing_standard_capex", "yoy_jump", "no_capex")}
+    return dg.MaterializeResult(
+        metadata=frame_metadata(
+            combined,
+            date_col="period_end",
+            by_source=dict(combined.group_by("source").len().rows()),
+            issues=dict(issues.group_by("kind").len().rows()),
+        ),
+        check_results=[
+            _issue_check("companies_with_capex", by_kind["no_capex"]),
+            _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
+            _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
+        ],
+    )
+
+
+def _issue_check(name: str, rows: pl.DataFrame) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=rows.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "count": dg.MetadataValue.int(rows.height),
+            "rows": dg.MetadataValue.md(str(rows.head(30))) if rows.height else "none",
+        },
+    )
+
+
+def _issues(
+    facts: pl.DataFrame, combined: pl.DataFrame, filers: pl.DataFrame, universe: pl.DataFrame, unknown_ccy: pl.DataFrame
+) -> pl.DataFrame:
+    """Everything the capex layer could not answer, for dq.capex_issues."""
+    schema = {"ticker": pl.String, "cik": pl.Int64, "fiscal_year": pl.Int64, "kind": pl.String, "detail": pl.String}
+    gaps = capex_gaps(facts, combined, filers).select(
+        "ticker",
+        "cik",
+        "fiscal_year",
+        pl.lit("missing_standard_capex").alias("kind"),
+        pl.format("{} report on file but no standard capex concept: {}", "duration", "reason").alias("detail"),
+    )
+    jumps = (
+        yoy_jumps(combined)
+        .join(filers.select("ticker", "cik"), on="ticker", how="left")
+        .select("ticker", "cik", "fiscal_year", pl.lit("yoy_jump").alias("kind"), "detail")
+    )
+    # a company = a filer, or an equity line with no CIK (HK-only issuers)
+    companies = pl.concat(
+        [
+            filers.select("ticker", "cik"),
+            universe.filter(pl.col("group").is_in(["hstech", "adr", "us_bigtech"]) & pl.col("cik").is_null()).select(
+                "ticker", pl.col("cik").cast(pl.Int64)
+            ),
+        ]
+    )
+    none = companies.join(combined.select("ticker").unique(), on="ticker", how="anti").select(
+        "ticker",
+        "cik",
+        pl.lit(None, dtype=pl.Int64).alias("fiscal_year"),
+        pl.lit("no_capex").alias("kind"),
+        pl.lit("no capex from SEC filings, curated figures or yfinance").alias("detail"),
+    )
+    no_ccy = unknown_ccy.select(
+        "ticker",
+        "cik",
+        "fiscal_year",
+        pl.lit("unknown_currency").alias("kind"),
+        pl.lit("yfinance capex with no known reporting currency: not used").alias("detail"),
+    )
+    return pl.concat([f.cast(schema) for f in (gaps, jumps, none, no_ccy)]).sort("ticker", "kind", "fiscal_year")
+
+
+capex_checks = gx_suite_checks(CAPEX, "core.capex", "capex")

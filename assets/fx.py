@@ -1,0 +1,71 @@
+"""FX asset: daily USD rates from the FX tickers' prices, with their data-quality warnings."""
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import frame_metadata
+from assets.prices import CORE_PRICES
+from assets.quality.checks import gx_suite_checks
+from assets.quality.record import replace_anomalies
+from assets.transforms.fx import fx_anomalies, fx_daily_from_prices, pair_label
+from assets.universe import load_universe
+from orchestration.resources import WarehouseResource, replace_rows
+
+FX_DAILY = dg.AssetKey(["core", "fx_daily"])
+FX_KINDS = ["fx_nonpositive", "fx_jump", "fx_gap"]
+MAX_MOVE = 0.05
+MAX_GAP_DAYS = 7
+
+
+@dg.asset(
+    key=FX_DAILY,
+    deps=[CORE_PRICES],
+    group_name="core",
+    kinds={"duckdb", "polars"},
+    pool="duckdb",
+    description=(
+        "USD/CNY, USD/HKD, USD/CNH (and any fx line of the universe): rate = units of `quote` per "
+        "1 USD, from Yahoo's XXX=X closes, weekdays only. Convert with the SQL macro "
+        "core.to_usd(amount, currency, date) (last rate on or before the date). Moves above 5% "
+        "and gaps over 7 days are flagged in dq.price_anomalies."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec("no_unflagged_moves", asset=FX_DAILY, description="Every move above 5% is flagged"),
+        dg.AssetCheckSpec("no_gaps_over_7_days", asset=FX_DAILY, description="No pair misses more than 7 days"),
+    ],
+)
+def fx_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    universe = load_universe()
+    fx_tickers = universe.filter(pl.col("group") == "fx")["ticker"].to_list()
+    prices = warehouse.query("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [fx_tickers])
+    rates = fx_daily_from_prices(prices, universe)
+    found = fx_anomalies(rates, max_move=MAX_MOVE, max_gap_days=MAX_GAP_DAYS)
+    pairs = rates.select(pair_label(pl.col("base"), pl.col("quote")).alias("p")).unique()["p"].to_list()
+    with warehouse.transaction() as con:
+        replace_rows(con, "core.fx_daily", rates, "true")
+        replace_anomalies(con, found, sorted(set(pairs) | set(fx_tickers)), kinds=FX_KINDS)
+        unflagged = con.execute("SELECT * FROM dq.fx_unflagged_moves").pl()
+    jumps = found.filter(pl.col("kind") == "fx_jump")
+    gaps = found.filter(pl.col("kind") == "fx_gap")
+    return dg.MaterializeResult(
+        metadata=frame_metadata(rates, key_col="quote", anomalies=dict(found.group_by("kind").len().rows())),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_unflagged_moves",
+                passed=unflagged.is_empty(),
+                metadata={"moves_flagged": jumps.height, "moves_unflagged": unflagged.height},
+            ),
+            dg.AssetCheckResult(
+                check_name="no_gaps_over_7_days",
+                passed=gaps.height == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "gaps": gaps.height,
+                    "first": dg.MetadataValue.md(str(gaps.head(10))) if gaps.height else "none",
+                },
+            ),
+        ],
+    )
+
+
+fx_daily_checks = gx_suite_checks(FX_DAILY, "core.fx_daily", "fx_daily")

@@ -1,0 +1,497 @@
+"""Price adapters: ReplayPrices (temp files and the recorded data), SamplePrices, and YahooPrices
+driven through yfinance's real code with recorded chart responses served by ``responses``."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import re
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import polars as pl
+import pytest
+import requests
+import responses
+
+from assets.sources.base import PriceFetch
+from assets.sources.errors import SourceConfigError, SourceUnavailable
+from assets.sources.replay import ReplayPrices, read_text
+from assets.sources.sample import SAMPLE_END, SAMPLE_START, SamplePrices, ticker_seed
+from assets.sources.yahoo import PROBE_URL, YahooPrices, is_connection_error
+from assets.transforms.prices import RAW_PRICES_SCHEMA
+from assets.universe import load_universe
+
+HISTORY_HEADER = "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits"
+DOWNLOAD_HEADER = "Price,Adj Close,Close,High,Low,Open,Volume\nTicker,{t},{t},{t},{t},{t},{t}\nDate,,,,,,\n"
+
+
+def tickers_frame(*tickers: str) -> pl.DataFrame:
+    return pl.DataFrame({"ticker": list(tickers)}, schema={"ticker": pl.String})
+
+
+# ---------------------------------------------------------------- ReplayPrices on a temp folder
+
+
+@pytest.fixture()
+def replay_tmp(tmp_path: Path) -> Path:
+    hist = tmp_path / "yfinance-history"
+    (hist / "GroupA").mkdir(parents=True)
+    (hist / "GroupB").mkdir()
+    (tmp_path / "yfinance-download").mkdir()
+    (hist / "GroupA" / "AAA.csv").write_text(
+        HISTORY_HEADER
+        + "\n2024-01-03 00:00:00+08:00,11,12,10,11.5,100,0.0,0.0"
+        + "\n2024-01-02 00:00:00+08:00,10,11,9,10.5,100,0.0,0.0"
+        + "\n2024-01-04 00:00:00+08:00,12,13,11,12.5,100,0.5,0.0\n"
+    )
+    (hist / "GroupB" / "BBB.csv.gz").write_bytes(
+        gzip.compress(
+            (
+                HISTORY_HEADER + "\n2024-03-29 00:00:00+00:00,7.1,7.2,7.0,7.15,0,0.0,0.0"
+                "\n2024-03-31 00:00:00+01:00,7.2,7.3,7.1,7.25,0,0.0,0.0\n"
+            ).encode()
+        )
+    )
+    (tmp_path / "yfinance-download" / "BBB.csv.gz").write_bytes(
+        gzip.compress((DOWNLOAD_HEADER.format(t="BBB") + "2024-04-01,7.3,7.3,7.4,7.2,7.25,0\n").encode())
+    )
+    (tmp_path / "yfinance-download" / "CCC.csv").write_text(
+        DOWNLOAD_HEADER.format(t="CCC") + "2024-05-02,50,50,51,49,49.5,10\n2024-05-03,51,51,52,50,50.5,20\n"
+    )
+    truncated = gzip.compress((HISTORY_HEADER + "\n2024-01-02 00:00:00+08:00,1,1,1,1,1,0,0" * 2000).encode())
+    (hist / "GroupA" / "BAD.csv.gz").write_bytes(truncated[: len(truncated) // 2])  # a cut-off download
+    (tmp_path / "yfinance-download" / "BAD2.csv").write_text("Date,Close\n2024-01-02,5\n")  # wrong shape
+    (hist / "GroupA" / "NODATE.csv").write_text("When,Open,High,Low,Close\n2024-01-02,1,1,1,1\n")
+    return tmp_path
+
+
+def test_replay_reads_both_shapes_plain_and_gzipped(replay_tmp: Path) -> None:
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), {})
+
+    assert isinstance(got, PriceFetch)
+    assert got.failures == {}
+    assert got.frame.schema == pl.Schema(RAW_PRICES_SCHEMA)
+    counts = got.frame.group_by("ticker", "shape").len().sort("ticker", "shape").rows()
+    assert counts == [("AAA", "history", 3), ("BBB", "download", 1), ("BBB", "history", 2), ("CCC", "download", 2)]
+    aaa = got.frame.filter(pl.col("ticker") == "AAA")
+    assert aaa["trade_date"].to_list() == [date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4)]
+    assert aaa["close"].to_list() == [10.5, 11.5, 12.5]
+    assert aaa["dividends"].to_list() == [0.0, 0.0, 0.5]
+    bbb_hist = got.frame.filter((pl.col("ticker") == "BBB") & (pl.col("shape") == "history"))
+    assert bbb_hist["trade_date"].to_list() == [date(2024, 3, 29), date(2024, 3, 31)]  # BST bar keeps its date
+    ccc = got.frame.filter(pl.col("ticker") == "CCC")
+    assert ccc["adj_close"].to_list() == [50.0, 51.0]
+    assert ccc["close"].to_list() == [50.0, 51.0]
+    assert set(got.frame["source"]) == {"replay"}
+
+
+def test_replay_missing_and_unreadable_files_are_failures_not_errors(replay_tmp: Path) -> None:
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BAD", "BAD2", "NODATE", "NONE"), {})
+
+    assert set(got.failures) == {"BAD", "BAD2", "NODATE", "NONE"}
+    assert "no recorded price file" in got.failures["NONE"]
+    assert "unreadable" in got.failures["BAD"]
+    assert "Price/Ticker/Date" in got.failures["BAD2"]
+    assert "Date" in got.failures["NODATE"]
+    assert set(got.frame["ticker"]) == {"AAA"}
+    assert got.frame.height == 3
+
+
+@pytest.mark.xfail(
+    reason="assets/sources/replay.py ReplayPrices.fetch_prices: a truncated yfinance-download .csv.gz makes "
+    "gzip.decompress raise EOFError (not OSError), which escapes the except clause and aborts the whole fetch",
+    raises=EOFError,
+    strict=True,
+)
+def test_replay_truncated_download_gzip_is_a_failure(replay_tmp: Path) -> None:
+    whole = gzip.compress((DOWNLOAD_HEADER.format(t="CUT") + "2024-05-02,50,50,51,49,49.5,10\n" * 2000).encode())
+    (replay_tmp / "yfinance-download" / "CUT.csv.gz").write_bytes(whole[: len(whole) // 2])
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "CUT"), {})
+
+    assert list(got.failures) == ["CUT"]
+    assert set(got.frame["ticker"]) == {"AAA"}
+
+
+def test_replay_start_dates_clip_rows(replay_tmp: Path) -> None:
+    starts = {"AAA": date(2024, 1, 3), "BBB": date(2024, 3, 31), "CCC": None}
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), starts)
+
+    dates = {t: sorted(g["trade_date"].to_list()) for (t,), g in got.frame.group_by("ticker")}
+    assert dates["AAA"] == [date(2024, 1, 3), date(2024, 1, 4)]
+    assert dates["BBB"] == [date(2024, 3, 31), date(2024, 4, 1)]
+    assert dates["CCC"] == [date(2024, 5, 2), date(2024, 5, 3)]
+
+
+def test_replay_dir_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(SourceConfigError, match="CHINATECH_REPLAY_DIR"):
+        ReplayPrices(tmp_path / "absent")
+
+
+# ---------------------------------------------------------------- ReplayPrices on the recorded data
+
+
+def data_lines(path: Path, header_rows: int) -> int:
+    return sum(1 for line in read_text(path).splitlines()[header_rows:] if line.strip())
+
+
+@pytest.fixture(scope="module")
+def recorded_fetch(request: pytest.FixtureRequest) -> tuple[Path, PriceFetch]:
+    replay_dir: Path = request.getfixturevalue("replay_dir")
+    files = sorted((replay_dir / "yfinance-history").glob("*/*.csv*")) + sorted(
+        (replay_dir / "yfinance-download").glob("*.csv*")
+    )
+    tickers = sorted({p.name.removesuffix(".gz").removesuffix(".csv") for p in files})
+    return replay_dir, ReplayPrices(replay_dir).fetch_prices(tickers_frame(*tickers), {})
+
+
+@pytest.mark.replay
+def test_recorded_files_load_row_for_row(recorded_fetch: tuple[Path, PriceFetch]) -> None:
+    replay_dir, got = recorded_fetch
+    assert got.failures == {}
+    counts = {(t, s): n for t, s, n in got.frame.group_by("ticker", "shape").len().rows()}
+    expected = {}
+    for path in sorted((replay_dir / "yfinance-history").glob("*/*.csv*")):
+        expected[(path.name.removesuffix(".gz").removesuffix(".csv"), "history")] = data_lines(path, 1)
+    for path in sorted((replay_dir / "yfinance-download").glob("*.csv*")):
+        expected[(path.name.removesuffix(".gz").removesuffix(".csv"), "download")] = data_lines(path, 3)
+    assert len(expected) >= 40
+    assert counts == expected
+    assert got.frame["close"].null_count() == 0
+
+
+@pytest.mark.replay
+def test_recorded_known_values(recorded_fetch: tuple[Path, PriceFetch]) -> None:
+    _, got = recorded_fetch
+    frame = got.frame
+
+    def close(ticker: str, shape: str, day: date) -> float:
+        hit = frame.filter((pl.col("ticker") == ticker) & (pl.col("shape") == shape) & (pl.col("trade_date") == day))
+        assert hit.height == 1, (ticker, shape, day)
+        return hit["close"][0]
+
+    assert close("9888.HK", "history", date(2025, 9, 16)) == pytest.approx(113.2)
+    assert close("9888.HK", "history", date(2025, 9, 17)) == pytest.approx(131.0)
+    assert close("^NDX", "download", date(2025, 9, 17)) == pytest.approx(24223.69, abs=0.01)
+    assert close("^NDX", "download", date(2024, 12, 31)) == pytest.approx(21012.17, abs=0.01)
+    assert set(frame.filter(pl.col("ticker") == "CNY=X")["shape"]) == {"history", "download"}
+    # history shape carries no Adj Close; the download shape does
+    assert frame.filter(pl.col("ticker") == "9888.HK")["adj_close"].is_null().all()
+    assert frame.filter(pl.col("ticker") == "^NDX")["adj_close"].null_count() == 0
+
+
+@pytest.mark.replay
+def test_recorded_replay_with_start_clips(replay_dir: Path) -> None:
+    start = date(2025, 9, 17)
+    got = ReplayPrices(replay_dir).fetch_prices(tickers_frame("9888.HK", "^NDX"), {"9888.HK": start, "^NDX": None})
+    hk = got.frame.filter(pl.col("ticker") == "9888.HK")
+    assert hk["trade_date"].min() == start
+    assert got.frame.filter(pl.col("ticker") == "^NDX")["trade_date"].min() < date(1990, 1, 1)
+
+
+# ---------------------------------------------------------------- SamplePrices
+
+
+@pytest.fixture(scope="module")
+def universe() -> pl.DataFrame:
+    return load_universe()
+
+
+@pytest.fixture(scope="module")
+def sample(universe: pl.DataFrame) -> pl.DataFrame:
+    return SamplePrices().fetch_prices(universe, {}).frame
+
+
+def test_sample_is_deterministic(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+    few = universe.filter(pl.col("ticker").is_in(["0700.HK", "AAPL", "CNY=X"]))
+    again = SamplePrices().fetch_prices(few, {})
+    assert again.failures == {}
+    assert again.frame.equals(sample.filter(pl.col("ticker").is_in(["0700.HK", "AAPL", "CNY=X"])))
+    assert SamplePrices().fetch_prices(few, {}).frame.equals(again.frame)
+
+
+def test_sample_rows_and_schema(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+    assert sample.schema == pl.Schema(RAW_PRICES_SCHEMA)
+    assert set(sample["source"]) == {"sample"}
+    assert set(sample["ticker"]) == set(universe["ticker"])
+    assert sample.select("ticker", "trade_date").is_duplicated().sum() == 0
+    assert sample["trade_date"].min() >= SAMPLE_START and sample["trade_date"].max() <= SAMPLE_END
+    assert (sample["close"] > 0).all() and (sample["low"] > 0).all()
+    assert (sample["high"] >= sample["close"]).all() and (sample["low"] <= sample["open"]).all()
+
+
+def test_sample_follows_exchange_calendars(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+    cal = dict(universe.select("ticker", "calendar").rows())
+    exchange = sample.filter(pl.col("ticker").replace_strict(cal, default=None).is_in(["XHKG", "XNYS"]))
+    assert exchange.height > 0
+    assert exchange.filter(pl.col("trade_date").dt.weekday() >= 6).is_empty()
+    hk = sample.filter(pl.col("ticker") == "0700.HK")["trade_date"].to_list()
+    assert date(2024, 2, 12) not in hk and date(2024, 2, 13) not in hk  # Lunar New Year
+    assert date(2024, 2, 9) in hk and date(2024, 2, 14) in hk
+    us = sample.filter(pl.col("ticker") == "AAPL")["trade_date"].to_list()
+    assert date(2024, 7, 4) not in us and date(2024, 12, 25) not in us
+    assert date(2024, 2, 12) in us  # a normal Monday in New York
+    # one row per session: HK and US calendars differ
+    assert len(hk) != len(us)
+    assert len(hk) == len(set(hk))
+
+
+def test_sample_split_drops_close_but_not_adj_close(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+    splits = sample.filter(pl.col("stock_splits") > 0)
+    assert splits.height >= 1
+    expected_split = {
+        t
+        for t, g in universe.select("ticker", "group").rows()
+        if g in ("hstech", "adr", "us_bigtech") and ticker_seed(t) % 5 == 0
+    }
+    assert set(splits["ticker"]) == expected_split
+    for ticker, day, ratio in splits.select("ticker", "trade_date", "stock_splits").rows():
+        rows = sample.filter(pl.col("ticker") == ticker).sort("trade_date")
+        i = rows["trade_date"].to_list().index(day)
+        prev, cur = rows.row(i - 1, named=True), rows.row(i, named=True)
+        close_move = cur["close"] / prev["close"]
+        adj_move = cur["adj_close"] / prev["adj_close"]
+        # close falls by ~the ratio (times one day's move); adj_close moves like a normal day
+        assert close_move * ratio == pytest.approx(adj_move, rel=1e-9), ticker
+        assert 0.8 < adj_move < 1.25, ticker
+        assert close_move < 1 / ratio * 1.25, ticker
+
+
+def test_sample_dividends_for_some_tickers(sample: pl.DataFrame) -> None:
+    payers = sample.filter(pl.col("dividends") > 0)
+    assert 0 < payers["ticker"].n_unique() < sample["ticker"].n_unique()
+    assert payers.group_by("ticker").len()["len"].max() <= 7
+    fx = sample.filter(pl.col("ticker").str.ends_with("=X"))
+    assert (fx["dividends"] == 0).all() and (fx["stock_splits"] == 0).all()
+
+
+def test_sample_clips_to_starts(universe: pl.DataFrame) -> None:
+    few = universe.filter(pl.col("ticker").is_in(["0700.HK", "AAPL"]))
+    got = SamplePrices().fetch_prices(few, {"0700.HK": date(2026, 8, 1), "AAPL": None}).frame
+    assert got.filter(pl.col("ticker") == "0700.HK")["trade_date"].min() >= date(2026, 8, 1)
+    assert got.filter(pl.col("ticker") == "AAPL")["trade_date"].min() == date(2019, 1, 2)
+
+
+# ---------------------------------------------------------------- YahooPrices through yfinance's code
+
+
+def recorded(replay_dir: Path, name: str) -> dict:
+    with gzip.open(replay_dir / "yahoo-http" / name, "rt") as f:
+        return json.load(f)
+
+
+@pytest.fixture()
+def yf_state(yf_cache: Path):
+    """Fresh yfinance singleton state: no crumb/cookie from an earlier test, no cached GETs.
+
+    (Same as in test_yahoo_fundamentals.py: a candidate for conftest.)
+    """
+    from yfinance.data import YfData
+
+    data = YfData()
+    saved = (data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked)
+
+    def reset() -> None:
+        data._cookie, data._crumb = None, None
+        data._cookie_strategy = "basic"
+        data.fundamentals_use_chunked = False
+        YfData.cache_get.cache_clear()
+
+    reset()
+    yield data
+    reset()
+    data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked = saved
+
+
+NOT_FOUND_CHART = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
+NOT_FOUND_SUMMARY = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": "Quote not found"}}}
+
+
+class FakeChart:
+    """Serves chart bodies by symbol (any query string); unknown symbols get Yahoo's 404."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.rsps = rsps
+        self.charts: dict[str, dict] = {}
+        self.hits: list[str] = []
+        rsps.add(responses.GET, "https://fc.yahoo.com/", status=404)
+        for host in ("query1", "query2"):
+            rsps.add(responses.GET, f"https://{host}.finance.yahoo.com/v1/test/getcrumb", body="crumb")
+            rsps.add_callback(
+                responses.GET,
+                re.compile(rf"https://{host}\.finance\.yahoo\.com/v8/finance/chart/[^?]+(\?.*)?"),
+                callback=self._chart,
+            )
+            rsps.add(
+                responses.GET,
+                re.compile(rf"https://{host}\.finance\.yahoo\.com/v10/finance/quoteSummary/.*"),
+                status=404,
+                json=NOT_FOUND_SUMMARY,
+            )
+
+    def _chart(self, request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        symbol = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1])
+        self.hits.append(symbol)
+        headers = {"Content-Type": "application/json"}
+        if symbol in self.charts:
+            return 200, headers, json.dumps(self.charts[symbol])
+        return 404, headers, json.dumps(NOT_FOUND_CHART)
+
+
+@pytest.fixture()
+def fake_chart(yf_state, replay_dir: Path):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fake = FakeChart(rsps)
+        fake.charts["BABA"] = recorded(replay_dir, "devel_chart-BABA-2020-01-01-to-2020-01-03.json.gz")["response"][
+            "bodyJson"
+        ]
+        fake.charts["EURUSD=X"] = recorded(replay_dir, "devel_chart-EURUSDX-2020-01-01-to-2020-01-03.json.gz")[
+            "response"
+        ]["bodyJson"]
+        yield fake
+
+
+def yahoo() -> YahooPrices:
+    return YahooPrices(requests_per_second=10_000, session=requests.Session(), sleep=lambda s: None, attempts=2)
+
+
+START = date(2020, 1, 1)
+EUR_CLOSES = [1.1220825910568237, 1.1220825910568237, 1.1171437501907349]
+
+
+@pytest.mark.replay
+def test_yahoo_batch_download_parses_recorded_charts(fake_chart: FakeChart) -> None:
+    got = yahoo().fetch_prices(tickers_frame("BABA", "EURUSD=X"), {"BABA": START, "EURUSD=X": START})
+
+    assert got.failures == {}
+    assert got.frame.schema == pl.Schema(RAW_PRICES_SCHEMA)
+    baba = got.frame.filter(pl.col("ticker") == "BABA")
+    assert baba["trade_date"].to_list() == [date(2020, 1, 2)]
+    assert baba["close"].to_list() == pytest.approx([219.77000427246094])
+    assert baba["adj_close"].to_list() == pytest.approx([212.24212646484375])  # raw + adjusted (auto_adjust=False)
+    assert baba["open"].to_list() == pytest.approx([216.60000610351562])
+    assert baba["volume"].to_list() == [15873500.0]
+    assert baba["dividends"].to_list() == [0.0] and baba["stock_splits"].to_list() == [0.0]
+    eur = got.frame.filter(pl.col("ticker") == "EURUSD=X")
+    # FX bars at 00:00 London: 2020-01-01..03 as Yahoo stamped them
+    assert eur["trade_date"].to_list() == [date(2020, 1, 1), date(2020, 1, 2), date(2020, 1, 3)]
+    assert eur["close"].to_list() == pytest.approx(EUR_CLOSES)
+    assert set(got.frame["source"]) == {"live"} and set(got.frame["shape"]) == {"history"}
+    assert {"BABA", "EURUSD=X"} <= set(fake_chart.hits)
+
+
+@pytest.mark.replay
+def test_yahoo_single_ticker_whole_history(fake_chart: FakeChart) -> None:
+    got = yahoo().fetch_prices(tickers_frame("EURUSD=X"), {"EURUSD=X": None})
+    assert got.failures == {}
+    assert got.frame["close"].to_list() == pytest.approx(EUR_CLOSES)
+    periods = [c.request.url for c in fake_chart.rsps.calls if "/chart/EURUSD" in c.request.url]
+    assert any("period1=" in u and "range=1d" not in u for u in periods)
+
+
+@pytest.mark.replay
+def test_yahoo_ticker_history_keeps_exchange_offset(fake_chart: FakeChart) -> None:
+    """Ticker.history (the one-by-one path) keeps tz-aware stamps; the date stays as written."""
+    src = yahoo()
+    baba = src._history("BABA", START)
+    eur = src._history("EURUSD=X", START)
+
+    assert baba["source_date"].to_list() == ["2020-01-02 00:00:00-05:00"]
+    assert baba["trade_date"].to_list() == [date(2020, 1, 2)]
+    assert baba["close"].to_list() == pytest.approx([219.77000427246094])
+    assert eur["source_date"][0] == "2020-01-01 00:00:00+00:00"
+    assert eur["close"].to_list() == pytest.approx(EUR_CLOSES)
+
+
+@pytest.mark.replay
+def test_yahoo_empty_chart_for_one_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
+    empty = copy.deepcopy(fake_chart.charts["BABA"])
+    result = empty["chart"]["result"][0]
+    result["meta"]["symbol"] = "GONE"
+    del result["timestamp"]
+    result["indicators"] = {"quote": [{}], "adjclose": [{}]}
+    fake_chart.charts["GONE"] = empty
+
+    got = yahoo().fetch_prices(tickers_frame("BABA", "GONE"), {"BABA": START, "GONE": START})
+
+    assert set(got.frame["ticker"]) == {"BABA"}
+    assert got.frame["close"].to_list() == pytest.approx([219.77000427246094])
+    assert list(got.failures) == ["GONE"]
+    assert "GONE" in got.failures["GONE"] or "no price data" in got.failures["GONE"]
+
+
+@pytest.mark.replay
+@pytest.mark.xfail(
+    reason="assets/sources/yahoo.py is_connection_error: requests.HTTPError is an OSError, so a 404 for one "
+    "unknown ticker (yfinance's tz lookup raises HTTPError from quoteSummary) becomes SourceUnavailable",
+    raises=SourceUnavailable,
+    strict=True,
+)
+def test_yahoo_404_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
+    got = yahoo().fetch_prices(tickers_frame("BABA", "NOPE"), {"BABA": START, "NOPE": START})
+
+    assert set(got.frame["ticker"]) == {"BABA"}
+    assert list(got.failures) == ["NOPE"]
+
+
+@pytest.mark.xfail(
+    reason="assets/sources/yahoo.py is_connection_error treats every requests.RequestException (an OSError "
+    "subclass: HTTPError, JSONDecodeError...) as 'unreachable'",
+    strict=True,
+)
+def test_http_errors_are_not_connection_errors() -> None:
+    response = requests.Response()
+    response.status_code = 404
+    assert not is_connection_error(requests.exceptions.HTTPError("404 Client Error", response=response))
+
+
+def test_connection_errors_are_connection_errors() -> None:
+    assert is_connection_error(requests.exceptions.ConnectionError("refused"))
+    assert is_connection_error(ConnectionRefusedError())
+    assert not is_connection_error(ValueError("bad"))
+
+
+def test_yahoo_network_down_is_source_unavailable_quickly(yf_state) -> None:
+    slept: list[float] = []
+    src = YahooPrices(requests_per_second=10_000, session=requests.Session(), sleep=slept.append)
+    started = time.monotonic()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        # nothing registered: every request is refused like a dead network
+        with pytest.raises(SourceUnavailable) as err:
+            src.fetch_prices(tickers_frame("BABA", "0700.HK"), {"BABA": None, "0700.HK": None})
+        urls = [c.request.url for c in rsps.calls]
+    assert time.monotonic() - started < 10
+    assert "BABA" in str(err.value) and "0700.HK" in str(err.value)
+    assert "replay" in str(err.value)  # says how to run offline
+    assert PROBE_URL in urls
+    assert slept == []
+
+
+def test_yahoo_buckets_by_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One download per start-date bucket; a new ticker takes the whole history (period=max)."""
+    import pandas as pd
+    import yfinance as yf
+
+    calls: list[tuple[list[str], dict]] = []
+
+    def fake_download(tickers: list[str], **kwargs: object) -> pd.DataFrame:
+        calls.append((list(tickers), kwargs))
+        idx = pd.DatetimeIndex(["2024-01-02"], name="Date")
+        cols = pd.MultiIndex.from_product([tickers, ["Open", "High", "Low", "Close", "Adj Close", "Volume"]])
+        return pd.DataFrame([[1.0, 2.0, 0.5, 1.5, 1.4, 10.0] * len(tickers)], index=idx, columns=cols)
+
+    monkeypatch.setattr(yf, "download", fake_download)
+    start = date.today() - timedelta(days=5)
+    got = yahoo().fetch_prices(tickers_frame("A", "B", "C"), {"A": start, "B": None, "C": start})
+
+    assert got.failures == {}
+    assert sorted(got.frame["ticker"].to_list()) == ["A", "B", "C"]
+    by_batch = {tuple(t): kw for t, kw in calls}
+    assert by_batch[("A", "C")]["start"] == start.isoformat() and "end" in by_batch[("A", "C")]
+    assert by_batch[("B",)]["period"] == "max" and "end" not in by_batch[("B",)]
+    assert all(kw["auto_adjust"] is False and kw["actions"] is True for kw in by_batch.values())
