@@ -1,0 +1,79 @@
+"""Command line: materialize every asset (``make demo`` / ``make run``) into the warehouse.
+
+Runs the ``all_assets`` job in process on the Dagster instance in $DAGSTER_HOME (so the runs
+show in ``make ui``), with today's snapshot partition, and prints where the data went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# assets whose run config selects tickers (see assets.prices.PriceRunConfig)
+TICKER_CONFIG_OPS = ("raw__prices_daily", "raw__fundamentals_info", "core__financials_annual", "raw__sec_facts")
+EXAMPLE_QUERY = (
+    "SELECT ticker, trade_date, close, round(100 * (close / lag(close) OVER (PARTITION BY ticker "
+    "ORDER BY trade_date) - 1), 2) AS pct_change FROM core.prices_daily WHERE ticker = '9888.HK' "
+    "ORDER BY trade_date DESC LIMIT 5"
+)
+
+
+def dagster_home() -> Path:
+    """$DAGSTER_HOME, defaulting to the git-ignored .dagster_home with the project's instance config."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickers", default="", help="comma-separated tickers (default: the whole universe)")
+    parser.add_argument("--full-refresh", action="store_true", help="reload whole price histories")
+    parser.add_argument("--date", default=None, help="snapshot partition (default: today, UTC)")
+    args = parser.parse_args(argv)
+
+    dagster_home()
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.resources import DEFAULT_WAREHOUSE, repo_path
+
+    tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
+    run_config = {"ops": {op: {"config": {"tickers": tickers}} for op in TICKER_CONFIG_OPS}}
+    run_config["ops"]["raw__prices_daily"]["config"]["full_refresh"] = args.full_refresh
+    run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
+    partition = args.date or datetime.now(UTC).date().isoformat()
+    started = datetime.now(UTC)
+    result = defs.resolve_job_def("all_assets").execute_in_process(
+        instance=dg.DagsterInstance.get(),
+        partition_key=partition,
+        run_config=run_config,
+        raise_on_error=False,
+    )
+    seconds = (datetime.now(UTC) - started).total_seconds()
+    warehouse = repo_path(os.environ.get("CHINATECH_WAREHOUSE", DEFAULT_WAREHOUSE))
+    for step in result.get_step_failure_events():
+        print(f"FAILED {step.step_key}: {step.event_specific_data.error.message.strip()}", file=sys.stderr)
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    for e in failed:
+        print(f"check {e.severity.value:5} {e.asset_key.to_user_string()} {e.check_name}: failed")
+    print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
+    print(f"source: {os.environ.get('CHINATECH_SOURCE', 'live')}  warehouse: {warehouse}")
+    if result.success:
+        import duckdb
+
+        print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            con.sql(EXAMPLE_QUERY).show()
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
