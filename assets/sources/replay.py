@@ -8,6 +8,7 @@ through the same parsers as live data.
 from __future__ import annotations
 
 import gzip
+import zlib
 from datetime import date
 from pathlib import Path
 
@@ -71,7 +72,7 @@ class ReplayPrices:
                     parts.append(normalize_download(long, self.name))
             except SourceError as exc:
                 failures[ticker] = exc.problem
-            except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+            except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
                 failures[ticker] = f"unreadable file: {exc}"
         frame = pl.concat(parts, how="vertical")
         return PriceFetch(clip_to_starts(frame, starts), failures)

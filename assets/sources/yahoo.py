@@ -9,9 +9,11 @@ with one direct request, whose connection error becomes a fast ``SourceUnavailab
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 import polars as pl
@@ -37,10 +39,62 @@ def pandas_history_to_polars(pdf: pd.DataFrame) -> pl.DataFrame:
     return pl.from_pandas(flat)
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    """True for "could not reach the host" errors from requests or curl_cffi (both OSErrors)."""
-    name = type(exc).__name__
-    return isinstance(exc, OSError | ConnectionError) or name in {"DNSError", "ConnectionError", "ConnectTimeout"}
+_TIMEOUT_NAMES = {"Timeout", "ReadTimeout", "ConnectTimeout", "TimeoutError"}
+_UNREACHABLE_NAMES = {"ConnectionError", "DNSError", "ProxyError", "NewConnectionError"}
+
+
+class _YahooTimeout(RuntimeError):
+    """A request timed out; worth another try."""
+
+
+def _type_names(exc: BaseException) -> set[str]:
+    return {t.__name__ for t in type(exc).__mro__}
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError) or bool(_type_names(exc) & _TIMEOUT_NAMES)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Connection refused / DNS failure from requests or curl_cffi (timeouts excluded)."""
+    return not is_timeout(exc) and (isinstance(exc, ConnectionError) or bool(_type_names(exc) & _UNREACHABLE_NAMES))
+
+
+def call_yahoo(
+    ticker: str, what: str, call: Callable[[], Any], sleep: Callable[[float], None], attempts: int = 4
+) -> Any:
+    """Run a yfinance call with retries on rate limits and timeouts; classify what is left.
+
+    Unreachable network -> SourceUnavailable at once (no retry: every ticker would fail the
+    same way). A rate limit that outlasts the retries also means Yahoo is refusing us, so it
+    is SourceUnavailable too. Anything else names the ticker.
+    """
+    from yfinance.exceptions import YFRateLimitError
+
+    def attempt() -> Any:
+        try:
+            return call()
+        except YFRateLimitError:
+            raise
+        except Exception as exc:
+            if is_timeout(exc):
+                raise _YahooTimeout(f"{type(exc).__name__}: {exc}") from exc
+            if is_unreachable(exc):
+                raise SourceUnavailable(f"Yahoo unreachable while fetching {what} for {ticker}: {exc}") from exc
+            raise SourceError(ticker, f"{what} failed: {type(exc).__name__}: {exc}") from exc
+
+    try:
+        return with_retries(
+            attempt,
+            what=f"yahoo {what} {ticker}",
+            retry_on=(YFRateLimitError, _YahooTimeout),
+            sleep=sleep,
+            attempts=attempts,
+        )
+    except YFRateLimitError as exc:
+        raise SourceUnavailable(f"Yahoo kept rate-limiting ({what} for {ticker}): {exc}") from exc
+    except _YahooTimeout as exc:
+        raise SourceError(ticker, f"{what} timed out after retries: {exc}") from exc
 
 
 def _retryable() -> tuple[type[BaseException], ...]:
@@ -64,7 +118,7 @@ class YahooPrices:
         self.limiter = RateLimiter(requests_per_second)
         self.session = session
         self.attempts = attempts
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
 
     def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
         tickers = instruments["ticker"].to_list()
@@ -98,7 +152,7 @@ class YahooPrices:
             session = self.session if isinstance(self.session, requests.Session) else requests
             session.get(PROBE_URL, timeout=5)
         except Exception as exc:
-            if is_connection_error(exc):
+            if is_unreachable(exc):
                 raise SourceUnavailable(
                     f"Yahoo Finance answered nothing for {batch} and is unreachable "
                     f"({type(exc).__name__}). Check the network, or run offline with "
@@ -106,14 +160,13 @@ class YahooPrices:
                 ) from exc
 
     def _kwargs(self, start: date | None) -> dict[str, object]:
-        window: dict[str, object] = {"period": "max"} if start is None else {"start": start.isoformat()}
-        return {
-            **window,
-            "end": (date.today() + timedelta(days=1)).isoformat(),
-            "interval": "1d",
-            "auto_adjust": False,
-            "actions": True,
-        }
+        """Raw prices plus actions, from ``start`` (inclusive) or the whole history."""
+        window: dict[str, object] = (
+            {"period": "max"}
+            if start is None
+            else {"start": start.isoformat(), "end": (date.today() + timedelta(days=1)).isoformat()}
+        )
+        return {**window, "interval": "1d", "auto_adjust": False, "actions": True}
 
     def _download(self, batch: list[str], start: date | None) -> dict[str, pl.DataFrame]:
         """One batched request; returns parsed frames for the tickers that came back."""
@@ -121,8 +174,6 @@ class YahooPrices:
 
         self.limiter.wait()
         kwargs = self._kwargs(start)
-        if start is None:
-            kwargs.pop("end")
         pdf = with_retries(
             lambda: yf.download(
                 batch,
@@ -136,7 +187,7 @@ class YahooPrices:
             what=f"yfinance.download({len(batch)} tickers)",
             retry_on=_retryable(),
             attempts=self.attempts,
-            **({"sleep": self.sleep} if self.sleep else {}),
+            sleep=self.sleep,
         )
         out: dict[str, pl.DataFrame] = {}
         if pdf is None or pdf.empty:
@@ -156,8 +207,6 @@ class YahooPrices:
 
         self.limiter.wait()
         kwargs = self._kwargs(start)
-        if start is None:
-            kwargs.pop("end")
 
         def call() -> pd.DataFrame:
             with warnings.catch_warnings():
@@ -165,21 +214,12 @@ class YahooPrices:
                 return yf.Ticker(ticker, session=self.session).history(raise_errors=True, **kwargs)
 
         try:
-            pdf = with_retries(
-                call,
-                what=f"{ticker} history",
-                retry_on=_retryable(),
-                attempts=self.attempts,
-                **({"sleep": self.sleep} if self.sleep else {}),
-            )
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise SourceUnavailable(
-                    f"Yahoo Finance is unreachable ({type(exc).__name__}: {exc}); "
-                    f"nothing fetched for {ticker} and the rest of the run. Check the network, "
-                    "or run offline with CHINATECH_SOURCE=replay or sample."
-                ) from exc
-            raise SourceError(ticker, f"Yahoo returned an error: {type(exc).__name__}: {exc}") from exc
+            pdf = call_yahoo(ticker, "history", call, self.sleep, attempts=self.attempts)
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(
+                f"{exc} Nothing more is fetched this run. Check the network, or run offline with "
+                "CHINATECH_SOURCE=replay or sample."
+            ) from exc
         if pdf is None or pdf.empty:
             raise SourceError(ticker, "Yahoo returned no rows (delisted, wrong symbol, or no data in range)")
         return normalize_history(ticker, pandas_history_to_polars(pdf), self.name)

@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
-from assets.sources.errors import SourceError, SourceUnavailable
-from assets.sources.throttle import with_retries
+from assets.sources.errors import SourceError
+from assets.sources.yahoo import call_yahoo
 
 log = logging.getLogger(__name__)
 
@@ -47,57 +47,6 @@ FINANCIALS_FOLDER = "yfinance-financials"
 # (yfinance then returns {} or just {'trailingPegRatio': None}).
 _PRICE_KEYS = ("regularMarketPrice", "currentPrice", "previousClose")
 
-_TIMEOUT_NAMES = {"Timeout", "ReadTimeout", "ConnectTimeout", "TimeoutError"}
-_UNREACHABLE_NAMES = {"ConnectionError", "DNSError", "ProxyError", "NewConnectionError"}
-
-
-class _YahooTimeout(RuntimeError):
-    """A request timed out; worth another try."""
-
-
-def _type_names(exc: BaseException) -> set[str]:
-    return {t.__name__ for t in type(exc).__mro__}
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    return isinstance(exc, TimeoutError) or bool(_type_names(exc) & _TIMEOUT_NAMES)
-
-
-def _is_unreachable(exc: BaseException) -> bool:
-    """Connection refused / DNS failure from requests or curl_cffi (timeouts excluded)."""
-    return not _is_timeout(exc) and (isinstance(exc, ConnectionError) or bool(_type_names(exc) & _UNREACHABLE_NAMES))
-
-
-def _call_yahoo(ticker: str, what: str, call: Callable[[], Any], sleep: Callable[[float], None]) -> Any:
-    """Run a yfinance call with retries on rate limits and timeouts; classify what is left.
-
-    Unreachable network -> SourceUnavailable at once (no retry: every ticker would fail the
-    same way). A rate limit that outlasts the retries also means Yahoo is refusing us, so it
-    is SourceUnavailable too. Anything else names the ticker.
-    """
-    from yfinance.exceptions import YFRateLimitError
-
-    def attempt() -> Any:
-        try:
-            return call()
-        except YFRateLimitError:
-            raise
-        except Exception as exc:
-            if _is_timeout(exc):
-                raise _YahooTimeout(f"{type(exc).__name__}: {exc}") from exc
-            if _is_unreachable(exc):
-                raise SourceUnavailable(f"Yahoo unreachable while fetching {what} for {ticker}: {exc}") from exc
-            raise SourceError(ticker, f"{what} failed: {type(exc).__name__}: {exc}") from exc
-
-    try:
-        return with_retries(
-            attempt, what=f"yahoo {what} {ticker}", retry_on=(YFRateLimitError, _YahooTimeout), sleep=sleep
-        )
-    except YFRateLimitError as exc:
-        raise SourceUnavailable(f"Yahoo kept rate-limiting ({what} for {ticker}): {exc}") from exc
-    except _YahooTimeout as exc:
-        raise SourceError(ticker, f"{what} timed out after retries: {exc}") from exc
-
 
 def is_usable_info(info: dict | None) -> bool:
     """The rule for a real answer: a quoteType and at least one price field."""
@@ -110,7 +59,7 @@ def fetch_info(ticker: str, session: Any | None = None, sleep: Callable[[float],
     """``yfinance.Ticker(ticker).info`` with retries; a refused/near-empty answer is a SourceError."""
     import yfinance as yf
 
-    info = _call_yahoo(ticker, "info", lambda: yf.Ticker(ticker, session=session).info, sleep)
+    info = call_yahoo(ticker, "info", lambda: yf.Ticker(ticker, session=session).info, sleep)
     if not is_usable_info(info):
         keys = sorted(info or {})[:8]
         raise SourceError(ticker, f"Yahoo returned no usable info (no quoteType/price; keys {keys})")
@@ -169,7 +118,7 @@ def fetch_financials(
     parts: list[pl.DataFrame] = []
     empty: list[str] = []
     for statement, attr in STATEMENTS.items():
-        pdf = _call_yahoo(ticker, statement, lambda attr=attr: getattr(tk, attr), sleep)
+        pdf = call_yahoo(ticker, statement, lambda attr=attr: getattr(tk, attr), sleep)
         long = statement_to_long(ticker, statement, pdf)
         if long.is_empty():
             empty.append(statement)

@@ -534,7 +534,8 @@ def to_company_tickers(capex: pl.DataFrame, universe: pl.DataFrame, filers: pl.D
         )
         .sort("_own", descending=True)
         .unique(["ticker", "period_end", "duration", "accn"], keep="first", maintain_order=True)
-        .unique(["ticker", "fiscal_year", "duration", "is_latest", "is_first_reported"], keep="first",
-                maintain_order=True)
+        .unique(
+            ["ticker", "fiscal_year", "duration", "is_latest", "is_first_reported"], keep="first", maintain_order=True
+        )
     )
     return mapped.select(list(CAPEX_SCHEMA))

@@ -105,6 +105,8 @@ def normalize_download(frame: pl.DataFrame, source: str) -> pl.DataFrame:
             pl.col("Date").cast(pl.String).alias("source_date"),
             *[pl.col(k).cast(pl.Float64, strict=False).alias(v) for k, v in present.items()],
         )
+        # a multi-ticker file has empty cells where one ticker did not trade: not a bar at all
+        out = out.filter(~pl.all_horizontal(pl.col(c).is_null() for c in present.values() if c != "volume"))
         parts.append(_finish_raw(out, str(ticker[0]), source, "download"))
     return pl.concat(parts, how="vertical") if parts else empty_raw()
 
@@ -223,7 +225,28 @@ def build_core(
     good = good.with_columns(pl.when(inconsistent).then(None).otherwise(pl.col(c)).alias(c) for c in ("high", "low"))
 
     anomalies = pl.concat([_shape_disagreements(good), ohlc_flags.unique(["ticker", "trade_date"])])
-    # history shape first (it carries actions), then download for the dates it lacks
+    # history shape first (it carries actions), then download for the dates it lacks. Where
+    # the history file is already adjusted, download rows filling it are put on the same basis
+    # (scaled by Adj Close / Close) so one ticker's closes never mix adjusted and as-traded.
+    adjusted_history = (
+        good.filter((pl.col("shape") == "history") & (pl.col("price_basis") == "adjusted"))
+        .select("ticker")
+        .unique()
+        .with_columns(pl.lit(True).alias("_adj_hist"))
+    )
+    factor = pl.col("adj_close") / pl.col("close")
+    rescale = (pl.col("shape") == "download") & pl.col("_adj_hist").fill_null(False) & pl.col("adj_close").is_not_null()
+    good = (
+        good.join(adjusted_history, on="ticker", how="left")
+        .with_columns(
+            [pl.when(rescale).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low")]
+            + [
+                pl.when(rescale).then(pl.col("adj_close")).otherwise(pl.col("close")).alias("close"),
+                pl.when(rescale).then(pl.lit("adjusted")).otherwise(pl.col("price_basis")).alias("price_basis"),
+            ]
+        )
+        .drop("_adj_hist")
+    )
     merged = (
         good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
         .sort("ticker", "trade_date", "_rank")
@@ -251,14 +274,19 @@ CORE_ANOMALY_KINDS = ["source_disagreement", "ohlc_inconsistent"]
 
 
 def _shape_disagreements(rows: pl.DataFrame) -> pl.DataFrame:
-    hist = rows.filter(pl.col("shape") == "history").select("ticker", "trade_date", pl.col("close").alias("h"))
-    down = rows.filter(pl.col("shape") == "download").select("ticker", "trade_date", pl.col("close").alias("d"))
+    # compare like with like: the adjusted close of each shape (Adj Close, or Close when the
+    # file was written already adjusted)
+    adjusted = pl.coalesce("adj_close", "close")
+    hist = rows.filter(pl.col("shape") == "history").select("ticker", "trade_date", adjusted.alias("h"))
+    down = rows.filter(pl.col("shape") == "download").select("ticker", "trade_date", adjusted.alias("d"))
     both = hist.join(down, on=["ticker", "trade_date"])
     return both.filter(((pl.col("h") - pl.col("d")).abs() / pl.col("h")) > DISAGREEMENT_TOLERANCE).select(
         "ticker",
         "trade_date",
         pl.lit("source_disagreement").alias("kind"),
-        pl.format("history close {} vs download close {}", pl.col("h").round(6), pl.col("d").round(6)).alias("detail"),
+        pl.format("history adjusted close {} vs download {}", pl.col("h").round(6), pl.col("d").round(6)).alias(
+            "detail"
+        ),
     )
 
 

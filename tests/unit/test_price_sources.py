@@ -21,7 +21,7 @@ from assets.sources.base import PriceFetch
 from assets.sources.errors import SourceConfigError, SourceUnavailable
 from assets.sources.replay import ReplayPrices, read_text
 from assets.sources.sample import SAMPLE_END, SAMPLE_START, SamplePrices, ticker_seed
-from assets.sources.yahoo import PROBE_URL, YahooPrices, is_connection_error
+from assets.sources.yahoo import PROBE_URL, YahooPrices, is_unreachable
 from assets.transforms.prices import RAW_PRICES_SCHEMA
 from assets.universe import load_universe
 
@@ -101,12 +101,6 @@ def test_replay_missing_and_unreadable_files_are_failures_not_errors(replay_tmp:
     assert got.frame.height == 3
 
 
-@pytest.mark.xfail(
-    reason="assets/sources/replay.py ReplayPrices.fetch_prices: a truncated yfinance-download .csv.gz makes "
-    "gzip.decompress raise EOFError (not OSError), which escapes the except clause and aborts the whole fetch",
-    raises=EOFError,
-    strict=True,
-)
 def test_replay_truncated_download_gzip_is_a_failure(replay_tmp: Path) -> None:
     whole = gzip.compress((DOWNLOAD_HEADER.format(t="CUT") + "2024-05-02,50,50,51,49,49.5,10\n" * 2000).encode())
     (replay_tmp / "yfinance-download" / "CUT.csv.gz").write_bytes(whole[: len(whole) // 2])
@@ -426,12 +420,6 @@ def test_yahoo_empty_chart_for_one_ticker_is_a_named_failure(fake_chart: FakeCha
 
 
 @pytest.mark.replay
-@pytest.mark.xfail(
-    reason="assets/sources/yahoo.py is_connection_error: requests.HTTPError is an OSError, so a 404 for one "
-    "unknown ticker (yfinance's tz lookup raises HTTPError from quoteSummary) becomes SourceUnavailable",
-    raises=SourceUnavailable,
-    strict=True,
-)
 def test_yahoo_404_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
     got = yahoo().fetch_prices(tickers_frame("BABA", "NOPE"), {"BABA": START, "NOPE": START})
 
@@ -439,21 +427,16 @@ def test_yahoo_404_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
     assert list(got.failures) == ["NOPE"]
 
 
-@pytest.mark.xfail(
-    reason="assets/sources/yahoo.py is_connection_error treats every requests.RequestException (an OSError "
-    "subclass: HTTPError, JSONDecodeError...) as 'unreachable'",
-    strict=True,
-)
 def test_http_errors_are_not_connection_errors() -> None:
     response = requests.Response()
     response.status_code = 404
-    assert not is_connection_error(requests.exceptions.HTTPError("404 Client Error", response=response))
+    assert not is_unreachable(requests.exceptions.HTTPError("404 Client Error", response=response))
 
 
 def test_connection_errors_are_connection_errors() -> None:
-    assert is_connection_error(requests.exceptions.ConnectionError("refused"))
-    assert is_connection_error(ConnectionRefusedError())
-    assert not is_connection_error(ValueError("bad"))
+    assert is_unreachable(requests.exceptions.ConnectionError("refused"))
+    assert is_unreachable(ConnectionRefusedError())
+    assert not is_unreachable(ValueError("bad"))
 
 
 def test_yahoo_network_down_is_source_unavailable_quickly(yf_state) -> None:

@@ -228,12 +228,12 @@ def test_normalize_download_single_ticker() -> None:
 def test_normalize_download_two_tickers() -> None:
     raw = normalize_download(read_download_csv(TWO_TICKER_CSV), "replay").sort("ticker", "trade_date")
 
-    assert raw.group_by("ticker").len().sort("ticker").rows() == [("AAPL", 3), ("MSFT", 3)]
+    assert raw.group_by("ticker").len().sort("ticker").rows() == [("AAPL", 2), ("MSFT", 3)]
     aapl = raw.filter(pl.col("ticker") == "AAPL")
     msft = raw.filter(pl.col("ticker") == "MSFT")
     assert aapl["close"].to_list()[:2] == [185.6, 184.3]
     assert aapl["adj_close"].to_list()[:2] == [184.0, 182.6]
-    assert aapl["close"][2] is None  # AAPL has no value on the third date: a row without a close
+    assert aapl.height == 2  # AAPL has no value on the third date: no bar, not a bad bar
     assert msft["close"].to_list() == [370.9, 370.6, 369.0]
     assert msft["high"].to_list() == [375.9, 373.3, 372.0]
     assert msft["volume"].to_list() == [25258600.0, 23083500.0, 20000000.0]
@@ -302,7 +302,8 @@ def test_both_shapes_merge_by_date_preferring_history(universe: pl.DataFrame) ->
     # d2 from history (its volume 1000, not the download's 7); d3 only in download
     assert core["close"].to_list() == [100.0, 101.0, 102.0]
     assert core["volume"].to_list() == [1000, 1000, 1000]
-    assert core["price_basis"].to_list() == ["adjusted", "adjusted", "unadjusted"]
+    # the download-only day joins the adjusted history on its basis (scaled by Adj Close / Close)
+    assert core["price_basis"].to_list() == ["adjusted", "adjusted", "adjusted"]
     assert anomalies.is_empty()  # 101.0 vs 101.00002: within rounding
 
 
@@ -388,11 +389,13 @@ def test_build_core_empty(universe: pl.DataFrame) -> None:
     assert core.schema == pl.Schema(CORE_PRICES_SCHEMA)
 
 
-def test_download_row_without_close_in_two_ticker_file_is_rejected(universe: pl.DataFrame) -> None:
+def test_download_empty_cells_in_two_ticker_file_are_no_bar(universe: pl.DataFrame) -> None:
+    """A date on which only one ticker of a multi-ticker file traded is absent for the other, not bad."""
     raw = normalize_download(read_download_csv(TWO_TICKER_CSV), "replay")
     core, rejected, _ = build_core(raw, universe, today=TODAY)
-    assert rejected.select("ticker", "trade_date", "reason").rows() == [("AAPL", date(2024, 1, 4), "missing_close")]
+    assert rejected.is_empty()
     assert core.group_by("ticker").len().sort("ticker").rows() == [("AAPL", 2), ("MSFT", 3)]
+    assert date(2024, 1, 4) not in core.filter(pl.col("ticker") == "AAPL")["trade_date"].to_list()
 
 
 # ---------------------------------------------------------------- new_actions
@@ -417,3 +420,20 @@ def test_new_actions_only_after_held_date() -> None:
     assert new_actions(raw, held_until) == ["DIVAFTER", "SPLITAFTER"]
     assert new_actions(raw, {}) == []
     assert new_actions(empty_raw(), held_until) == []
+
+
+def test_download_rows_filling_adjusted_history_are_rescaled(universe: pl.DataFrame) -> None:
+    """An as-traded download day next to an auto-adjusted history is put on the adjusted basis."""
+    d1, d2 = date(2024, 12, 2), date(2024, 12, 3)
+    hist = raw_rows("^NDX", [{"trade_date": d1, "close": 50.0}])
+    down = raw_rows(
+        "^NDX",
+        [{"trade_date": d2, "open": 100.0, "high": 104.0, "low": 98.0, "close": 102.0, "adj_close": 51.0}],
+        shape="download",
+    )
+    core, _, _ = build_core(pl.concat([hist, down]), universe, today=TODAY)
+    day2 = core.filter(pl.col("trade_date") == d2).row(0, named=True)
+    assert day2["close"] == pytest.approx(51.0)
+    assert day2["adj_close"] == pytest.approx(51.0)
+    assert (day2["open"], day2["high"], day2["low"]) == pytest.approx((50.0, 52.0, 49.0))
+    assert day2["price_basis"] == "adjusted"

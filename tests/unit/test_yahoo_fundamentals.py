@@ -22,8 +22,8 @@ import pytest
 import requests
 import responses
 
-from assets.sources import yahoo_fundamentals as yfu
 from assets.sources.errors import SourceError, SourceUnavailable
+from assets.sources.yahoo import is_timeout, is_unreachable
 from assets.sources.yahoo_fundamentals import (
     FINANCIALS_SCHEMA,
     fetch_financials,
@@ -311,6 +311,6 @@ def test_unknown_statement_is_rejected() -> None:
 
 
 def test_unreachable_classification() -> None:
-    assert yfu._is_unreachable(requests.exceptions.ConnectionError("refused"))
-    assert not yfu._is_unreachable(requests.exceptions.ConnectTimeout("slow"))
-    assert yfu._is_timeout(requests.exceptions.ReadTimeout("slow"))
+    assert is_unreachable(requests.exceptions.ConnectionError("refused"))
+    assert not is_unreachable(requests.exceptions.ConnectTimeout("slow"))
+    assert is_timeout(requests.exceptions.ReadTimeout("slow"))
