@@ -33,3 +33,23 @@ def yf_cache(tmp_path: Path) -> Path:
     cache.mkdir()
     yf.set_tz_cache_location(str(cache))
     return cache
+
+
+@pytest.fixture()
+def yf_state(yf_cache: Path):
+    """Fresh yfinance singleton state: no crumb/cookie from an earlier test, no cached GETs."""
+    from yfinance.data import YfData
+
+    data = YfData()
+    saved = (data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked)
+
+    def reset() -> None:
+        data._cookie, data._crumb = None, None
+        data._cookie_strategy = "basic"
+        data.fundamentals_use_chunked = False
+        YfData.cache_get.cache_clear()
+
+    reset()
+    yield data
+    reset()
+    data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked = saved

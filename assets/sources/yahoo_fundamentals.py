@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ import polars as pl
 
 from assets.sources.errors import SourceError
 from assets.sources.yahoo import call_yahoo
+from assets.transforms.fundamentals import finite_number
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def is_usable_info(info: dict | None) -> bool:
     """The rule for a real answer: a quoteType and at least one price field."""
     if not info:
         return False
-    return bool(info.get("quoteType")) and any(_finite(info.get(k)) is not None for k in _PRICE_KEYS)
+    return bool(info.get("quoteType")) and any(finite_number(info.get(k)) is not None for k in _PRICE_KEYS)
 
 
 def fetch_info(ticker: str, session: Any | None = None, sleep: Callable[[float], None] = time.sleep) -> dict:
@@ -64,17 +64,6 @@ def fetch_info(ticker: str, session: Any | None = None, sleep: Callable[[float],
         keys = sorted(info or {})[:8]
         raise SourceError(ticker, f"Yahoo returned no usable info (no quoteType/price; keys {keys})")
     return dict(info)
-
-
-def _finite(value: object) -> float | None:
-    """A finite float or None (Yahoo sends 'Infinity' strings and NaN for undefined ratios)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
 
 
 def statement_to_long(ticker: str, statement: str, pdf: pd.DataFrame) -> pl.DataFrame:
@@ -96,7 +85,7 @@ def statement_to_long(ticker: str, statement: str, pdf: pd.DataFrame) -> pl.Data
             log.warning("%s %s: skipping column %r (not a date)", ticker, statement, col)
             continue
         for item, raw in frame[col].items():
-            value = _finite(raw)
+            value = finite_number(raw)
             if value is not None and item is not None and not pd.isna(item):
                 rows.append((ticker, period_end, statement, str(item), value))
     return pl.DataFrame(rows, schema=FINANCIALS_SCHEMA, orient="row").sort(

@@ -92,7 +92,7 @@ PE_FIELDS = {"trailing_pe": "trailing_eps", "forward_pe": "forward_eps"}
 MISMATCH_TOLERANCE = 0.20
 
 
-def _num(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
     """A finite float or None; Yahoo sends 'Infinity' strings, NaN and {'raw','fmt'} dicts."""
     if isinstance(value, dict):
         value = value.get("raw")
@@ -107,7 +107,7 @@ def _num(value: object) -> float | None:
 
 def _first(info: dict, keys: tuple[str, ...]) -> float | None:
     for key in keys:
-        value = _num(info.get(key))
+        value = finite_number(info.get(key))
         if value is not None:
             return value
     return None
@@ -116,10 +116,10 @@ def _first(info: dict, keys: tuple[str, ...]) -> float | None:
 def _dividend_yield(info: dict, price: float | None) -> float | None:
     """As a fraction. summaryDetail.dividendYield is a fraction (0.0139) but the v7 quote's,
     which overrides it in .info, is in percent (1.6); dividendRate / price is unambiguous."""
-    rate = _num(info.get("dividendRate"))
+    rate = finite_number(info.get("dividendRate"))
     if rate is not None and price:
         return rate / price
-    return _num(info.get("dividendYield"))
+    return finite_number(info.get("dividendYield"))
 
 
 def _ccy(value: object) -> str | None:

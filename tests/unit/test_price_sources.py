@@ -279,28 +279,6 @@ def recorded(replay_dir: Path, name: str) -> dict:
         return json.load(f)
 
 
-@pytest.fixture()
-def yf_state(yf_cache: Path):
-    """Fresh yfinance singleton state: no crumb/cookie from an earlier test, no cached GETs.
-
-    (Same as in test_yahoo_fundamentals.py: a candidate for conftest.)
-    """
-    from yfinance.data import YfData
-
-    data = YfData()
-    saved = (data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked)
-
-    def reset() -> None:
-        data._cookie, data._crumb = None, None
-        data._cookie_strategy = "basic"
-        data.fundamentals_use_chunked = False
-        YfData.cache_get.cache_clear()
-
-    reset()
-    yield data
-    reset()
-    data._cookie, data._crumb, data._cookie_strategy, data.fundamentals_use_chunked = saved
-
 
 NOT_FOUND_CHART = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
 NOT_FOUND_SUMMARY = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": "Quote not found"}}}
