@@ -222,3 +222,4 @@ def _issues(
 
 
 capex_checks = gx_suite_checks(CAPEX, "core.capex", "capex")
+raw_sec_facts_checks = gx_suite_checks(RAW_SEC_FACTS, "raw.sec_facts", "raw_sec_facts")

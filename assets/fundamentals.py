@@ -223,5 +223,6 @@ def financials_annual(
     )
 
 
+raw_fundamentals_info_checks = gx_suite_checks(RAW_INFO, "raw.fundamentals_info", "raw_fundamentals_info")
 fundamentals_snapshot_checks = gx_suite_checks(SNAPSHOT, "core.fundamentals_snapshot", "fundamentals_snapshot")
 financials_annual_checks = gx_suite_checks(FINANCIALS, "core.financials_annual", "financials_annual")

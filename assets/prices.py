@@ -247,3 +247,5 @@ def price_anomalies(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 
 prices_daily_checks = gx_suite_checks(CORE_PRICES, "core.prices_daily", "prices_daily")
+raw_prices_daily_checks = gx_suite_checks(RAW_PRICES, "raw.prices_daily", "raw_prices_daily")
+price_anomalies_checks = gx_suite_checks(PRICE_ANOMALIES, "dq.price_anomalies", "price_anomalies")

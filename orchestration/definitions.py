@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets import capex, fundamentals, fx, prices
 from orchestration.jobs import all_assets_job
+from orchestration.schedules import daily_refresh
 from orchestration.resources import DEFAULT_REPLAY_DIR, DEFAULT_WAREHOUSE, SourceResource, WarehouseResource
 
 ASSET_MODULES = [prices, fx, fundamentals, capex]
@@ -34,6 +35,7 @@ defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[all_assets_job],
+    schedules=[daily_refresh],
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

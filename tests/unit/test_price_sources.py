@@ -279,7 +279,6 @@ def recorded(replay_dir: Path, name: str) -> dict:
         return json.load(f)
 
 
-
 NOT_FOUND_CHART = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
 NOT_FOUND_SUMMARY = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": "Quote not found"}}}
 

@@ -46,7 +46,6 @@ def recorded(replay_dir: Path, name: str) -> dict:
         return json.load(f)
 
 
-
 class FakeYahoo:
     """Registers the cookie, crumb and data endpoints on a ``responses`` mock."""
 
