@@ -8,8 +8,8 @@ import dagster as dg
 
 from assets import capex, fundamentals, fx, prices
 from orchestration.jobs import all_assets_job
-from orchestration.schedules import daily_refresh
 from orchestration.resources import DEFAULT_REPLAY_DIR, DEFAULT_WAREHOUSE, SourceResource, WarehouseResource
+from orchestration.schedules import daily_refresh
 
 ASSET_MODULES = [prices, fx, fundamentals, capex]
 
