@@ -165,7 +165,16 @@ def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
         )
         loaded = sorted(set(core["ticker"].to_list()))
-        replace_anomalies(con, flagged, loaded, kinds=CORE_ANOMALY_KINDS)
+        # flags from the load itself: whole history for full reloads, the fetched dates otherwise
+        replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
+        partial = [t for t in loaded if t not in full]
+        replace_anomalies(
+            con,
+            flagged.filter(pl.col("ticker").is_in(partial)),
+            partial,
+            kinds=CORE_ANOMALY_KINDS,
+            within=raw.select("ticker", "trade_date"),
+        )
         record_load(
             con,
             load_id=load_id,

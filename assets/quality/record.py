@@ -27,11 +27,14 @@ def replace_anomalies(
     tickers: list[str],
     kinds: list[str],
     on_date: date | None = None,
+    within: pl.DataFrame | None = None,
 ) -> None:
     """Swap the anomalies of ``kinds`` for ``tickers``; known ones keep their first-detected time.
 
     Re-running a detection therefore leaves the same rows (idempotent), and an anomaly that
-    the data no longer shows disappears. ``on_date`` narrows the swap to one day (snapshots).
+    the data no longer shows disappears. ``on_date`` narrows the swap to one day (snapshots);
+    ``within`` (ticker, trade_date rows) to the dates a load actually re-examined, so an
+    incremental load never erases the flags of older dates.
     """
     con.register("_found", found.select("ticker", "trade_date", "kind", "detail").to_arrow())
     try:
@@ -48,12 +51,18 @@ def replace_anomalies(
             """,
             [datetime.now(UTC)],
         )
+        scope = ""
+        if within is not None:
+            con.register("_within", within.select("ticker", "trade_date").unique().to_arrow())
+            scope = " AND (ticker, trade_date) IN (SELECT (ticker, trade_date) FROM _within)"
         con.execute(
             "DELETE FROM dq.price_anomalies WHERE list_contains(?, ticker) AND list_contains(?, kind)"
-            " AND (?::DATE IS NULL OR trade_date = ?::DATE)",
+            " AND (?::DATE IS NULL OR trade_date = ?::DATE)" + scope,
             [tickers, kinds, on_date, on_date],
         )
         con.execute("INSERT INTO dq.price_anomalies BY NAME SELECT * FROM _anoms")
         con.execute("DROP TABLE _anoms")
     finally:
         con.unregister("_found")
+        if within is not None:
+            con.unregister("_within")

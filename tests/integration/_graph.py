@@ -1,0 +1,121 @@
+"""Helpers for the integration tests: run the real asset graph on a throwaway DuckDB file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from orchestration.definitions import ASSET_MODULES
+from orchestration.resources import SourceResource, WarehouseResource
+
+ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
+CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
+
+# the last day of the sample series (assets/sources/sample.py SAMPLE_END) is a valid snapshot partition
+SAMPLE_PARTITION = "2026-08-21"
+
+RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
+CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
+PRICE_ANOMALIES = dg.AssetKey(["dq", "price_anomalies"])
+FX_DAILY = dg.AssetKey(["core", "fx_daily"])
+RAW_INFO = dg.AssetKey(["raw", "fundamentals_info"])
+SNAPSHOT = dg.AssetKey(["core", "fundamentals_snapshot"])
+FINANCIALS = dg.AssetKey(["core", "financials_annual"])
+RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
+CAPEX = dg.AssetKey(["core", "capex"])
+
+ALL_ASSET_KEYS = {
+    RAW_PRICES,
+    CORE_PRICES,
+    PRICE_ANOMALIES,
+    FX_DAILY,
+    RAW_INFO,
+    SNAPSHOT,
+    FINANCIALS,
+    RAW_SEC_FACTS,
+    CAPEX,
+}
+
+
+def materialize(
+    warehouse: Path,
+    source: SourceResource,
+    *,
+    selection: Any = None,
+    partition_key: str | None = SAMPLE_PARTITION,
+    run_config: dict[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
+    return dg.materialize(
+        [*ASSETS, *CHECKS],
+        selection=selection,
+        resources={"warehouse": WarehouseResource(path=str(warehouse)), "source": source},
+        partition_key=partition_key,
+        run_config=run_config,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def sample_source(tmp: Path) -> SourceResource:
+    return SourceResource(source="sample", cache_dir=str(tmp / "cache"))
+
+
+def replay_source(replay_dir: Path, tmp: Path) -> SourceResource:
+    return SourceResource(source="replay", replay_dir=str(replay_dir), cache_dir=str(tmp / "cache"))
+
+
+def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """Run SQL read-only on a warehouse file (no schema creation, no writes)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).pl()
+
+
+def scalar(warehouse: Path, sql: str, params: list[Any] | None = None) -> Any:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        row = con.execute(sql, params or []).fetchone()
+    return None if row is None else row[0]
+
+
+def copy_warehouse(src: Path, dest_dir: Path, name: str = "warehouse.duckdb") -> Path:
+    """A private copy of a (closed) warehouse file, so a test can write without touching the shared one."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / name
+    shutil.copy(src, dest)
+    wal = src.with_name(src.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, dest.with_name(dest.name + ".wal"))
+    return dest
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Step key -> error message of every failed step, with the messages of its causes."""
+    out: dict[str, str] = {}
+    for event in result.get_step_failure_events():
+        error, parts = event.event_specific_data.error, []
+        while error is not None:
+            parts.append(error.message.strip())
+            error = error.cause
+        out[event.step_key] = "\n".join(parts)
+    return out
+
+
+def materialized_keys(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def started_steps(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+
+
+def failed_error_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
