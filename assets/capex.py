@@ -10,7 +10,7 @@ from assets.fx import FX_DAILY
 from assets.loads import record_load
 from assets.metadata import frame_metadata
 from assets.prices import PriceRunConfig
-from assets.quality.checks import gx_suite_checks
+from assets.quality.checks import fetch_failures_check, gx_suite_checks
 from assets.sources.errors import SourceConfigError, SourceError, SourceUnavailable
 from assets.sources.sec import (
     RAW_SEC_FACTS_SCHEMA,
@@ -89,14 +89,7 @@ def raw_sec_facts(
         )
     return dg.MaterializeResult(
         metadata=frame_metadata(facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="fetch_failures",
-                passed=not failures,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"failures": dg.MetadataValue.json(failures)},
-            )
-        ],
+        check_results=[fetch_failures_check(failures)],
     )
 
 

@@ -9,7 +9,7 @@ import polars as pl
 from assets.fx import FX_DAILY
 from assets.metadata import frame_metadata
 from assets.prices import CORE_PRICES, PriceRunConfig
-from assets.quality.checks import gx_suite_checks
+from assets.quality.checks import fetch_failures_check, gx_suite_checks
 from assets.quality.record import replace_anomalies
 from assets.sources.errors import SourceError, SourceUnavailable
 from assets.sources.throttle import RateLimiter
@@ -29,15 +29,6 @@ NO_BACKFILL = (
     "source only today's partition can be materialized (backfills of past days are refused). "
     "Re-running a day replaces that day only."
 )
-
-
-def _failure_check(name: str, failures: dict[str, str]) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=not failures,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"failures": dg.MetadataValue.json(failures)},
-    )
 
 
 def _fetch_each(
@@ -113,7 +104,7 @@ def raw_fundamentals_info(
         )
     return dg.MaterializeResult(
         metadata=frame_metadata(frame.drop("info"), date_col="as_of_date", failed_tickers=failures),
-        check_results=[_failure_check("fetch_failures", failures)],
+        check_results=[fetch_failures_check(failures)],
     )
 
 
@@ -219,7 +210,7 @@ def financials_annual(
         metadata=frame_metadata(
             frame, date_col="fiscal_period_end", failed_tickers=failures, tickers_without_currency=no_ccy
         ),
-        check_results=[_failure_check("fetch_failures", failures)],
+        check_results=[fetch_failures_check(failures)],
     )
 
 

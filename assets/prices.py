@@ -11,7 +11,7 @@ import polars as pl
 
 from assets.loads import latest_load, record_load
 from assets.metadata import frame_metadata
-from assets.quality.checks import gx_suite_checks
+from assets.quality.checks import fetch_failures_check, gx_suite_checks
 from assets.quality.record import replace_anomalies
 from assets.sources.errors import SourceUnavailable
 from assets.transforms.anomalies import KINDS, detect_anomalies
@@ -112,14 +112,7 @@ def raw_prices_daily(
             failed_tickers=fetched.failures,
             full_reload_tickers=sorted(set(full)),
         ),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="fetch_failures",
-                passed=not fetched.failures,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"failures": dg.MetadataValue.json(fetched.failures)},
-            )
-        ],
+        check_results=[fetch_failures_check(fetched.failures)],
     )
 
 

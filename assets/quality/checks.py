@@ -13,6 +13,16 @@ from orchestration.resources import WarehouseResource
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
 
+def fetch_failures_check(failures: dict[str, str]) -> dg.AssetCheckResult:
+    """The WARN check every fetching asset reports: which tickers or filings failed, and why."""
+    return dg.AssetCheckResult(
+        check_name="fetch_failures",
+        passed=not failures,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"failures": dg.MetadataValue.json(failures)},
+    )
+
+
 def to_check_result(asset_key: dg.AssetKey, outcome: Outcome) -> dg.AssetCheckResult:
     try:
         observed = json.loads(outcome.observed)
