@@ -11,6 +11,7 @@ from assets.loads import record_load
 from assets.metadata import frame_metadata
 from assets.prices import PriceRunConfig
 from assets.quality.checks import fetch_failures_check, gx_suite_checks
+from assets.sources.curated import load_curated_capex
 from assets.sources.errors import SourceConfigError, SourceError, SourceUnavailable
 from assets.sources.sec import (
     RAW_SEC_FACTS_SCHEMA,
@@ -30,11 +31,10 @@ from assets.transforms.capex import (
     yoy_jumps,
 )
 from assets.universe import load_universe, sec_filers, select_tickers
-from orchestration.resources import REPO, SourceResource, WarehouseResource, new_load_id, replace_rows
+from orchestration.resources import SourceResource, WarehouseResource, new_load_id, replace_rows
 
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
-CURATED_CAPEX_CSV = REPO / "assets" / "curated_capex.csv"
 YOY_FACTOR = 5.0
 
 
@@ -132,11 +132,7 @@ def capex(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     fallback = capex_from_financials(financials)
     unknown_ccy = fallback.filter(pl.col("currency").is_null())
     fallback = to_company_tickers(fallback.filter(pl.col("currency").is_not_null()), universe, filers)
-    curated = capex_from_curated(
-        pl.read_csv(CURATED_CAPEX_CSV, infer_schema_length=0).with_columns(
-            pl.col("capex").cast(pl.Float64), pl.col("fiscal_year").cast(pl.Int64), pl.col("page").cast(pl.String)
-        )
-    )
+    curated = capex_from_curated(load_curated_capex())
     combined = add_capex_usd(combine_capex(sec, fallback, curated), fx)
     issues = _issues(facts, combined, filers, universe, unknown_ccy)
     now = datetime.now(UTC)
