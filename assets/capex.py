@@ -30,7 +30,7 @@ from assets.transforms.capex import (
     to_company_tickers,
     yoy_jumps,
 )
-from assets.universe import load_universe, sec_filers, select_tickers
+from assets.universe import equities, load_universe, sec_filers, select_tickers
 from orchestration.resources import SourceResource, WarehouseResource, new_load_id, replace_rows
 
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
@@ -188,9 +188,7 @@ def _issues(
     companies = pl.concat(
         [
             filers.select("ticker", "cik"),
-            universe.filter(pl.col("group").is_in(["hstech", "adr", "us_bigtech"]) & pl.col("cik").is_null()).select(
-                "ticker", pl.col("cik").cast(pl.Int64)
-            ),
+            equities(universe).filter(pl.col("cik").is_null()).select("ticker", pl.col("cik").cast(pl.Int64)),
         ]
     )
     none = companies.join(combined.select("ticker").unique(), on="ticker", how="anti").select(

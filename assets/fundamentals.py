@@ -13,7 +13,7 @@ from assets.quality.checks import fetch_failures_check, gx_suite_checks
 from assets.quality.record import replace_anomalies
 from assets.sources.errors import SourceError, SourceUnavailable
 from assets.sources.throttle import RateLimiter
-from assets.transforms.fundamentals import currency_mismatches, recompute_pe, snapshot_from_info
+from assets.transforms.fundamentals import SNAPSHOT_SCHEMA, currency_mismatches, recompute_pe, snapshot_from_info
 from assets.universe import equities, load_universe, select_tickers
 from orchestration.resources import SourceResource, WarehouseResource, replace_rows
 
@@ -130,12 +130,14 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     with warehouse.connect() as con:
         raw = con.execute("SELECT * FROM raw.fundamentals_info WHERE as_of_date = ?", [as_of]).pl()
         fx = con.execute("SELECT * FROM core.fx_daily").pl()
-    sources = dict(zip(raw["ticker"].to_list(), raw["source"].to_list(), strict=True))
-    snapshots = [
-        snapshot_from_info([(t, json.loads(i))], as_of, sources[t], f)
-        for t, i, f in zip(raw["ticker"].to_list(), raw["info"].to_list(), raw["fetched_at"].to_list(), strict=True)
-    ]
-    snap = pl.concat(snapshots) if snapshots else snapshot_from_info([], as_of, "none", datetime.now(UTC))
+    infos = [(t, json.loads(i)) for t, i in zip(raw["ticker"].to_list(), raw["info"].to_list(), strict=True)]
+    # one frame for the day; source and fetched_at stay each ticker's own (from raw)
+    snap = (
+        snapshot_from_info(infos, as_of, "", datetime.now(UTC))
+        .drop("source", "fetched_at")
+        .join(raw.select("ticker", "source", "fetched_at"), on="ticker", how="left")
+        .select(list(SNAPSHOT_SCHEMA))
+    )
     snap = recompute_pe(snap, fx)
     mismatches = currency_mismatches(snap)
     with warehouse.transaction() as con:

@@ -29,11 +29,6 @@ def repo_path(value: str) -> Path:
     return path if path.is_absolute() else (REPO / path).resolve()
 
 
-def sql_text(relative: str) -> str:
-    """Read one of the project's .sql files (tables, views and marts live there, not in code)."""
-    return (SQL_DIR / relative).read_text()
-
-
 def new_load_id(asset: str) -> str:
     """Sortable, unique id for one load: UTC timestamp plus a random suffix."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{asset}-{uuid.uuid4().hex[:8]}"
@@ -139,6 +134,13 @@ class SourceResource(dg.ConfigurableResource):
     overlap_days: int = 7
 
     @property
+    def mode(self) -> str:
+        """The validated source name; every adapter choice goes through it (a typo never falls through)."""
+        if self.source not in SOURCES:
+            raise SourceConfigError(f"CHINATECH_SOURCE={self.source!r}: expected one of {', '.join(SOURCES)}")
+        return self.source
+
+    @property
     def replay_path(self) -> Path:
         return repo_path(self.replay_dir)
 
@@ -148,28 +150,26 @@ class SourceResource(dg.ConfigurableResource):
 
     def prices(self) -> PriceSource:
         """The price adapter for the configured source."""
-        if self.source == "live":
+        if self.mode == "live":
             from assets.sources.yahoo import YahooPrices
 
             return YahooPrices(requests_per_second=self.yahoo_requests_per_second)
-        if self.source == "replay":
+        if self.mode == "replay":
             from assets.sources.replay import ReplayPrices
 
             return ReplayPrices(self.replay_path)
-        if self.source == "sample":
-            from assets.sources.sample import SamplePrices
+        from assets.sources.sample import SamplePrices
 
-            return SamplePrices()
-        raise SourceConfigError(f"CHINATECH_SOURCE={self.source!r}: expected live, replay or sample")
+        return SamplePrices()
 
     def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]:
         """``Ticker.info`` for one instrument (a universe row); SourceError names the ticker."""
         ticker = instrument["ticker"]
-        if self.source == "live":
+        if self.mode == "live":
             from assets.sources.yahoo_fundamentals import fetch_info
 
             return fetch_info(ticker)
-        if self.source == "replay":
+        if self.mode == "replay":
             from assets.sources.yahoo_fundamentals import read_replay_info
 
             info = read_replay_info(self.replay_path, ticker)
@@ -187,11 +187,11 @@ class SourceResource(dg.ConfigurableResource):
     def fetch_financials(self, instrument: dict[str, Any]) -> pl.DataFrame:
         """Yearly statements in long form (FINANCIALS_SCHEMA); SourceError names the ticker."""
         ticker = instrument["ticker"]
-        if self.source == "live":
+        if self.mode == "live":
             from assets.sources.yahoo_fundamentals import fetch_financials
 
             return fetch_financials(ticker)
-        if self.source == "replay":
+        if self.mode == "replay":
             from assets.sources.yahoo_fundamentals import read_replay_financials
 
             frame = read_replay_financials(self.replay_path, ticker)
@@ -214,9 +214,9 @@ class SourceResource(dg.ConfigurableResource):
         from assets.sources.sec import cik_key, read_replay_companyfacts
 
         cik = int(filer["cik"])
-        if self.source == "live":
+        if self.mode == "live":
             return (client or self.sec_client()).companyfacts(cik)
-        if self.source == "replay":
+        if self.mode == "replay":
             doc = read_replay_companyfacts(self.replay_path, cik)
             if doc is None:
                 raise SourceError(cik_key(cik), f"{filer['ticker']}: no recorded sec-companyfacts file")

@@ -12,10 +12,9 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-# assets whose run config selects tickers (see assets.prices.PriceRunConfig)
-TICKER_CONFIG_OPS = ("raw__prices_daily", "raw__fundamentals_info", "core__financials_annual", "raw__sec_facts")
 EXAMPLE_QUERY = (
     "SELECT ticker, trade_date, close, round(100 * (close / lag(close) OVER (PARTITION BY ticker "
     "ORDER BY trade_date) - 1), 2) AS pct_change FROM core.prices_daily WHERE ticker = '9888.HK' "
@@ -32,6 +31,16 @@ def dagster_home() -> Path:
     return home
 
 
+def ticker_config_ops(job: Any) -> list[str]:
+    """The steps whose run config selects tickers (those taking ``PriceRunConfig``)."""
+    ops = []
+    for node in job.graph.node_defs:
+        fields = getattr(getattr(node.config_schema, "config_type", None), "fields", None) or {}
+        if "tickers" in fields:
+            ops.append(node.name)
+    return sorted(ops)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickers", default="", help="comma-separated tickers (default: the whole universe)")
@@ -46,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.resources import DEFAULT_WAREHOUSE, repo_path
 
     tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
-    run_config = {"ops": {op: {"config": {"tickers": tickers}} for op in TICKER_CONFIG_OPS}}
+    job = defs.resolve_job_def("all_assets")
+    run_config = {"ops": {op: {"config": {"tickers": tickers}} for op in ticker_config_ops(job)}}
     run_config["ops"]["raw__prices_daily"]["config"]["full_refresh"] = args.full_refresh
     run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
     partition = args.date or datetime.now(UTC).date().isoformat()
     started = datetime.now(UTC)
-    result = defs.resolve_job_def("all_assets").execute_in_process(
+    result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=partition,
         run_config=run_config,
