@@ -1,8 +1,10 @@
 """Sample: deterministic synthetic daily bars for the whole universe, so ``make demo`` runs offline.
 
 Seeded random walks on the real exchange calendars (holidays included), with a split and
-yearly dividends on some tickers. Prices are "as traded" with a separate adjusted close,
-like the live source (``auto_adjust=False``). Every row is marked ``source = 'sample'``.
+yearly dividends on some tickers, shaped exactly like Yahoo's ``auto_adjust=False`` data:
+Open/High/Low/Close are split-adjusted (no jump on the split day, which only carries the
+Stock Splits action), the close drops by the dividend on each ex-date, and Adj Close is
+adjusted for splits and dividends. Every row is marked ``source = 'sample'``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ def sessions(calendar: str, start: date = SAMPLE_START, end: date = SAMPLE_END) 
 
 
 def sample_bars(ticker: str, group: str, currency: str, calendar: str) -> pl.DataFrame:
-    """One ticker's synthetic history in the raw schema."""
+    """One ticker's synthetic history in the raw schema, shaped like Yahoo's auto_adjust=False.
+
+    Yahoo back-adjusts every price for splits, so the split day only carries the action; a
+    source that made the close jump there would teach the pipeline the wrong thing.
+    """
     days = sessions(calendar)
     n = len(days)
     rng = np.random.default_rng(ticker_seed(ticker))
@@ -46,28 +52,23 @@ def sample_bars(ticker: str, group: str, currency: str, calendar: str) -> pl.Dat
     drift = 0.0003 if group != "fx" else 0.0
     rets = rng.normal(drift, vol, n)
     level = _FX_LEVEL.get(currency, _LEVEL[group]) if group == "fx" else _LEVEL[group] * rng.uniform(0.5, 2.0)
-    adj = level * np.exp(np.cumsum(rets))  # the total-return path (fully adjusted)
 
     splits = np.zeros(n)
-    divs = np.zeros(n)
+    ex_dates = np.zeros(n, dtype=bool)
     if group in ("hstech", "adr", "us_bigtech") and ticker_seed(ticker) % 5 == 0:
         splits[int(n * 0.6)] = float(rng.choice([2.0, 4.0, 10.0]))
     if group in ("us_bigtech", "hstech") and ticker_seed(ticker) % 2 == 0:
         for k in range(1, 8):
-            divs[min(n - 1, int(n * k / 8))] = -1.0  # placeholder, sized below
-    # prices as traded: undo later splits; dividends drop the price by their amount
-    later_splits = np.cumprod(np.where(splits > 0, splits, 1.0)[::-1])[::-1]
-    split_factor = np.concatenate([later_splits[1:], [1.0]])
-    close = adj * split_factor
+            ex_dates[min(n - 1, int(n * k / 8))] = True
+    # split-adjusted close: a random walk that drops by the dividend yield on each ex-date
     div_yield = 0.005
-    divs = np.where(divs < 0, close * div_yield, 0.0)
-    # back-adjusted close: each dividend scales every earlier close by (1 - d / prev close)
-    ratio = np.ones(n)
-    idx = np.nonzero(divs)[0]
-    for i in idx:
-        if i > 0:
-            ratio[:i] *= 1 - divs[i] / close[i - 1]
-    adj_close = close / split_factor * ratio
+    close = level * np.exp(np.cumsum(rets + np.where(ex_dates, np.log1p(-div_yield), 0.0)))
+    prev_close = np.concatenate([[close[0]], close[:-1]])
+    divs = np.where(ex_dates, prev_close * div_yield, 0.0)
+    # Adj Close: each dividend scales every earlier close by (1 - dividend / close the day before)
+    factor = np.where(ex_dates, 1 - divs / prev_close, 1.0)
+    later = np.concatenate([np.cumprod(factor[::-1])[::-1][1:], [1.0]])
+    adj_close = close * later
 
     spread = np.abs(rng.normal(0, vol / 2, n))
     open_ = close * (1 + rng.normal(0, vol / 3, n))

@@ -5,6 +5,12 @@ each rule on a few constructed rows. One function per anomaly kind, each returni
 ``ANOMALY_SCHEMA``; ``detect_anomalies`` runs them all. Thresholds live in
 ``assets/quality/anomaly_rules.toml`` so tuning them is a data change, not a code change.
 
+Every series in core is split-adjusted, whatever its ``price_basis`` ('split_adjusted' or
+'split_dividend_adjusted'): Yahoo back-adjusts Open/High/Low/Close for splits in both of
+its shapes, so a correct series never jumps on a split date. A jump by a split ratio is
+therefore always a fault: a split Yahoo does not know about (``unreported_split``) or one
+it recorded without back-adjusting earlier prices (``split_not_back_adjusted``).
+
 Warnings, not errors: nothing here drops or edits prices.
 """
 
@@ -29,16 +35,16 @@ ANOMALY_SCHEMA: dict[str, pl.DataType] = {
     "detail": pl.String(),
 }
 
-KINDS = (
-    "unit_error",
-    "unadjusted_split",
-    "split_without_jump",
-    "misadjusted_split",
-    "stale_series",
-    "gap",
-    "no_data",
-    "future_date",
-)
+# Every kind the rules here can raise, with what it means in plain words (the UI's check text).
+KINDS: dict[str, str] = {
+    "unit_error": "no close is about 100x (or 1/100) off its neighbours and jumps back within a few rows",
+    "unit_switch": "no listing changes scale by about 100x (cents/units, pence/pounds) for good without a split",
+    "unreported_split": "no close jumps by a common split ratio without a split action that day",
+    "split_not_back_adjusted": "no split action whose date still shows the jump (Yahoo did not back-adjust)",
+    "stale_series": "no close repeats unchanged for weeks (a suspension or a frozen feed)",
+    "gap": "no run of missing exchange sessions beyond the calendar's holidays",
+    "no_data": "every universe ticker has price rows (the tickers listed have none at all)",
+}
 
 Rules = dict[str, Any]
 
@@ -75,10 +81,11 @@ def _num(expr: pl.Expr, digits: int = 6) -> pl.Expr:
 def _series(prices: pl.DataFrame) -> pl.DataFrame:
     """Usable closes sorted per ticker, with the previous close and a per-ticker row number.
 
-    Rows without a positive close cannot be compared, so the price rules skip them.
+    Rows without a positive close cannot be compared, so the price rules skip them; the
+    casts let an all-null ``split_ratio`` (no actions at all) through.
     """
     return (
-        prices.select("ticker", "trade_date", "close", "split_ratio", "price_basis")
+        prices.select("ticker", "trade_date", pl.col("close").cast(pl.Float64), pl.col("split_ratio").cast(pl.Float64))
         .filter(pl.col("ticker").is_not_null() & pl.col("trade_date").is_not_null() & (pl.col("close") > 0))
         .sort("ticker", "trade_date")
         .with_columns(
@@ -99,30 +106,96 @@ def _split_label(ratio: pl.Expr) -> pl.Expr:
     )
 
 
-# --------------------------------------------------------------------------- unit_error
+# ---------------------------------------------------------------------- split actions
 
 
-def unit_error(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
-    """Closes ~100x (or 1/100) off their neighbours that jump back within a few rows.
+def _split_jumps(s: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """Split actions whose ratio the close still jumps by, at most ``action_window`` rows away.
 
-    Every jump of at least ``factor`` moves a per-ticker "level" up or down by one. A
-    stretch of at most ``reversion_window`` rows at one level, with the same other level
-    on both sides, is a unit error: those are the bad rows. A permanent change of scale
-    is not flagged (it never reverts), nor is a bad first or last row (one side missing).
+    One row per such action: (ticker, action row/date, ratio, label) and the jump row's
+    (row, jump_date, prev_close, close). The closest matching jump wins. Shared by every
+    rule so one jump is explained once: it is the split, not a unit change or an
+    unreported split.
     """
-    cfg = _rules(rules)["unit_error"]
-    factor = float(cfg["factor"])
-    window = int(cfg["reversion_window"])
+    cfg = rules["split"]
+    window = int(cfg.get("action_window", 0))
+    ratio = pl.col("split_ratio")
+    actions = (
+        s.filter(ratio.is_not_null() & (ratio > 0))
+        .filter(ratio.log().abs() >= math.log(float(cfg["min_checkable_ratio"])))
+        .select(
+            "ticker",
+            pl.col("row").alias("action_row"),
+            pl.col("trade_date").alias("action_date"),
+            ratio.alias("ratio"),
+            _split_label(ratio).alias("label"),
+        )
+    )
+    implied = pl.col("prev_close") / pl.col("close")  # new shares per old
+    return (
+        actions.with_columns(pl.int_ranges(-window, window + 1).alias("offset"))
+        .explode("offset")
+        .with_columns((pl.col("action_row") + pl.col("offset")).alias("row"))
+        .join(
+            s.select("ticker", "row", pl.col("trade_date").alias("jump_date"), "prev_close", "close"),
+            on=["ticker", "row"],
+            how="inner",
+        )
+        .filter(
+            pl.col("prev_close").is_not_null()
+            & ((implied.log() - pl.col("ratio").log()).abs() <= math.log1p(float(cfg["action_tolerance"])))
+        )
+        .sort("ticker", "action_row", pl.col("offset").abs(), "offset")
+        .unique(["ticker", "action_row"], keep="first", maintain_order=True)
+        .unique(["ticker", "row"], keep="first", maintain_order=True)
+        .drop("offset")
+    )
+
+
+def _explained(s: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """``s`` with ``split_jump``: True on rows whose jump a recorded split action explains."""
+    jumps = _split_jumps(s, rules).select("ticker", "row", pl.lit(True).alias("split_jump"))
+    return (
+        s.join(jumps, on=["ticker", "row"], how="left")
+        .with_columns(pl.col("split_jump").fill_null(False))
+        .sort("ticker", "trade_date")
+    )
+
+
+# -------------------------------------------------------------------- unit_error / switch
+
+
+def _levels(prices: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """Usable closes with a per-ticker unit ``level`` and its run id ``seg``.
+
+    Every jump of at least ``factor`` (pence/pounds, cents/dollars) moves the level up or
+    down by one, except a jump a recorded split action explains (a reverse split is a split).
+    Both unit rules read the same levels, so a jump is never both a unit error and a switch.
+    """
+    factor = float(rules["unit_error"]["factor"])
     ratio = pl.col("close") / pl.col("prev_close")
-    step = pl.when(ratio >= factor).then(1).when(ratio <= 1 / factor).then(-1).otherwise(0)
-    s = (
-        _series(prices)
+    step = (
+        pl.when(pl.col("split_jump"))
+        .then(0)
+        .when(ratio >= factor)
+        .then(1)
+        .when(ratio <= 1 / factor)
+        .then(-1)
+        .otherwise(0)
+    )
+    return (
+        _explained(_series(prices), rules)
         .with_columns(step.alias("step"))
         .with_columns(pl.col("step").cum_sum().over("ticker").alias("level"))
         .with_columns(pl.col("level").rle_id().over("ticker").alias("seg"))
     )
+
+
+def _unit_error_rows(levels: pl.DataFrame, window: int) -> pl.DataFrame:
+    """Rows of stretches of at most ``window`` rows at one level with the same other level
+    on both sides, with the stretch length and the last good close before it."""
     segs = (
-        s.group_by("ticker", "seg")
+        levels.group_by("ticker", "seg")
         .agg(
             pl.col("level").first(),
             pl.len().alias("seg_len"),
@@ -140,7 +213,18 @@ def unit_error(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame
         )
         .select("ticker", "seg", "seg_len", "ref")
     )
-    bad = s.join(segs, on=["ticker", "seg"], how="inner").sort("ticker", "trade_date")
+    return levels.join(segs, on=["ticker", "seg"], how="inner").sort("ticker", "trade_date")
+
+
+def unit_error(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
+    """Closes ~100x (or 1/100) off their neighbours that jump back within a few rows.
+
+    A stretch of at most ``reversion_window`` rows at one unit level, with the same other
+    level on both sides, is a unit error: those are the bad rows. A change of scale that
+    does not revert in time, or a bad first or last row, is ``unit_switch`` instead.
+    """
+    rules = _rules(rules)
+    bad = _unit_error_rows(_levels(prices, rules), int(rules["unit_error"]["reversion_window"]))
     return _emit(
         bad,
         "unit_error",
@@ -150,6 +234,70 @@ def unit_error(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame
             _num(pl.col("close") / pl.col("ref"), 4),
             _num(pl.col("ref")),
             pl.col("seg_len"),
+        ),
+    )
+
+
+def unit_switch(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
+    """A ~100x change of scale that does not revert within the unit-error window.
+
+    Yahoo switches a listing between pence and pounds (or cents and dollars) from some date
+    on and fixes it weeks later, so one side of the jump has the wrong unit. Which side is
+    a guess; the latest rows set the listing's recent scale and every run of rows at another
+    scale is reported once, dated on the jump that ends it, with its dates and its factor.
+    Unit-error rows are left out first, so their jumps are never reported here too.
+    """
+    rules = _rules(rules)
+    levels = _levels(prices, rules)
+    bad = _unit_error_rows(levels, int(rules["unit_error"]["reversion_window"]))
+    rest = (
+        levels.join(bad.select("ticker", "row"), on=["ticker", "row"], how="anti")
+        .sort("ticker", "trade_date")
+        .with_columns(pl.col("level").rle_id().over("ticker").alias("seg"))
+    )
+    runs = (
+        rest.group_by("ticker", "seg")
+        .agg(
+            pl.col("level").first(),
+            pl.len().alias("n"),
+            pl.col("trade_date").first().alias("first_date"),
+            pl.col("trade_date").last().alias("last_date"),
+            pl.col("close").first().alias("first_close"),
+            pl.col("close").last().alias("last_close"),
+        )
+        .sort("ticker", "seg")
+        .with_columns(
+            pl.col("first_date").shift(-1).over("ticker").alias("trade_date"),
+            pl.col("first_close").shift(-1).over("ticker").alias("next_close"),
+        )
+        .with_columns(
+            # log of (recent scale / this run's scale): the jumps from here to the latest rows
+            (pl.col("next_close") / pl.col("last_close"))
+            .log()
+            .fill_null(0.0)
+            .cum_sum(reverse=True)
+            .over("ticker")
+            .alias("to_recent"),
+            pl.col("level").last().over("ticker").alias("recent_level"),
+            pl.col("n").last().over("ticker").alias("recent_n"),
+            pl.col("first_date").last().over("ticker").alias("recent_from"),
+        )
+        .filter(pl.col("level") != pl.col("recent_level"))
+    )
+    return _emit(
+        runs,
+        "unit_switch",
+        pl.format(
+            "close {} -> {} ({}x) changes units: the {} row(s) {} to {} are {}x the recent scale ({} row(s) since {})",
+            _num(pl.col("last_close")),
+            _num(pl.col("next_close")),
+            _num(pl.col("next_close") / pl.col("last_close"), 4),
+            pl.col("n"),
+            pl.col("first_date"),
+            pl.col("last_date"),
+            _num((-pl.col("to_recent")).exp(), 4),
+            pl.col("recent_n"),
+            pl.col("recent_from"),
         ),
     )
 
@@ -170,24 +318,26 @@ def _common_ratio_match(implied: pl.Expr, ratios: list[float], tolerance: float)
     return match.otherwise(pl.lit(None, dtype=pl.String))
 
 
-def unadjusted_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
+def unreported_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
     """A day-over-day close jump matching a common split ratio with no split action that day.
 
-    On unadjusted data that is a split the source did not report; on adjusted data a split
-    the source neither reported nor adjusted for. Either way later returns are wrong. The
+    Split-adjusted data never jumps on a split Yahoo knows about, so this is a split it
+    neither reported nor adjusted for (or a wrong price): returns across it are wrong. A
+    jump a nearby split action explains is ``split_not_back_adjusted`` instead. The
     tolerance is tight because real crashes and rallies sit near 2:1 and 5:1.
     """
-    cfg = _rules(rules)["split"]
+    rules = _rules(rules)
+    cfg = rules["split"]
     implied = pl.col("prev_close") / pl.col("close")  # new shares per old
-    s = _series(prices).with_columns(
+    s = _explained(_series(prices), rules).with_columns(
         _common_ratio_match(implied, [float(r) for r in cfg["common_ratios"]], float(cfg["jump_tolerance"])).alias(
             "label"
         )
     )
-    hits = s.filter(pl.col("label").is_not_null() & pl.col("split_ratio").is_null())
+    hits = s.filter(pl.col("label").is_not_null() & pl.col("split_ratio").is_null() & ~pl.col("split_jump"))
     return _emit(
         hits,
-        "unadjusted_split",
+        "unreported_split",
         pl.format(
             "close {} -> {} looks like a {} split but no split action is recorded",
             _num(pl.col("prev_close")),
@@ -197,55 +347,23 @@ def unadjusted_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.Dat
     )
 
 
-def _split_days(prices: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """Rows with a checkable split action, flagged with whether the close jumped by it."""
-    cfg = rules["split"]
-    ratio = pl.col("split_ratio")
-    implied = pl.col("prev_close") / pl.col("close")
-    return (
-        _series(prices)
-        .filter(ratio.is_not_null() & (ratio > 0) & pl.col("prev_close").is_not_null())
-        .filter(ratio.log().abs() >= math.log(float(cfg["min_checkable_ratio"])))
-        .with_columns(
-            ((implied.log() - ratio.log()).abs() <= math.log1p(float(cfg["action_tolerance"]))).alias("jumped"),
-            _split_label(ratio).alias("label"),
-        )
-    )
+def split_not_back_adjusted(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
+    """A split action whose ratio the close still jumps by, on its date (or ``action_window`` rows off).
 
-
-def split_without_jump(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
-    """A split action on unadjusted data with no matching close jump that day.
-
-    Prices as traded must drop by ~1/ratio on the ex-date; if they do not, the action's
-    date or ratio is wrong. Adjusted data never jumps, so it is not checked here.
+    Yahoo recorded the split but did not back-adjust the prices before it, so everything
+    earlier is off by the ratio. Applies to both price bases: both are split-adjusted.
+    Splits closer to 1 than ``min_checkable_ratio`` look like ordinary days and are skipped.
     """
-    s = _split_days(prices, _rules(rules))
-    hits = s.filter((pl.col("price_basis") == "unadjusted") & ~pl.col("jumped"))
+    hits = _split_jumps(_series(prices), _rules(rules)).with_columns(pl.col("action_date").alias("trade_date"))
     return _emit(
-        hits,
-        "split_without_jump",
+        hits.sort("ticker", "trade_date"),
+        "split_not_back_adjusted",
         pl.format(
-            "{} split recorded but close went {} -> {} (expected about {})",
+            "{} split recorded but close still jumps {} -> {} on {}: earlier prices not back-adjusted",
             pl.col("label"),
             _num(pl.col("prev_close")),
             _num(pl.col("close")),
-            _num(pl.col("prev_close") / pl.col("split_ratio")),
-        ),
-    )
-
-
-def misadjusted_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
-    """Adjusted data that still jumps by the split ratio on the split date (not adjusted)."""
-    s = _split_days(prices, _rules(rules))
-    hits = s.filter((pl.col("price_basis") == "adjusted") & pl.col("jumped"))
-    return _emit(
-        hits,
-        "misadjusted_split",
-        pl.format(
-            "adjusted close still jumps {} -> {} on the {} split date",
-            _num(pl.col("prev_close")),
-            _num(pl.col("close")),
-            pl.col("label"),
+            pl.col("jump_date"),
         ),
     )
 
@@ -388,7 +506,7 @@ def gap(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | None = None
     )
 
 
-# ------------------------------------------------------------------- no_data, future
+# ------------------------------------------------------------------------------ no_data
 
 
 def no_data(prices: pl.DataFrame, universe: pl.DataFrame) -> pl.DataFrame:
@@ -404,38 +522,22 @@ def no_data(prices: pl.DataFrame, universe: pl.DataFrame) -> pl.DataFrame:
     return _emit(hits, "no_data", pl.lit("no price rows for this universe ticker"))
 
 
-def future_date(prices: pl.DataFrame, today: date | None = None) -> pl.DataFrame:
-    """Rows dated after ``today`` (a bad timezone conversion or a fabricated bar)."""
-    today = date.today() if today is None else today
-    hits = prices.filter(pl.col("trade_date") > today).sort("ticker", "trade_date")
-    return _emit(hits, "future_date", pl.lit(f"trade_date is after {today.isoformat()}"))
-
-
 # ------------------------------------------------------------------------------- all
 
 
-def detect_anomalies(
-    prices: pl.DataFrame,
-    universe: pl.DataFrame,
-    rules: Rules | None = None,
-    today: date | None = None,
-) -> pl.DataFrame:
+def detect_anomalies(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
     """Every rule over ``prices`` (many tickers), as one frame in ``ANOMALY_SCHEMA``.
 
-    Future-dated rows are reported once as ``future_date`` and left out of the other
-    rules, so one bad bar does not also show up as a months-long gap.
+    No future-date rule: ``build_core`` rejects rows dated after today, so core never has one.
     """
     rules = _rules(rules)
-    today = date.today() if today is None else today
-    current = prices.filter(pl.col("trade_date").is_null() | (pl.col("trade_date") <= today))
     parts = [
-        unit_error(current, rules),
-        unadjusted_split(current, rules),
-        split_without_jump(current, rules),
-        misadjusted_split(current, rules),
-        stale_series(current, universe, rules),
-        gap(current, universe, rules),
+        unit_error(prices, rules),
+        unit_switch(prices, rules),
+        unreported_split(prices, rules),
+        split_not_back_adjusted(prices, rules),
+        stale_series(prices, universe, rules),
+        gap(prices, universe, rules),
         no_data(prices, universe),
-        future_date(prices, today),
     ]
     return pl.concat([_empty(), *parts]).sort("ticker", "trade_date", "kind", nulls_last=False, maintain_order=True)

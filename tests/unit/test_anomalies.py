@@ -1,4 +1,9 @@
-"""Price anomaly rules: one bad-input case per kind on tiny frames, plus the recorded data."""
+"""Price anomaly rules: one real-shaped bad input per kind on small frames, plus the recorded data.
+
+Shapes follow the cases yfinance's own price repair is tested on (tests/data in
+ranaroussi/yfinance: SSW.JO's cents-to-rand switch, AET.L's 100x stretch, 4063.T's
+split whose earlier prices were not back-adjusted), rebuilt here by hand.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +17,20 @@ from assets.transforms.anomalies import (
     ANOMALY_SCHEMA,
     KINDS,
     detect_anomalies,
-    future_date,
     gap,
     load_rules,
-    misadjusted_split,
     no_data,
-    split_without_jump,
+    split_not_back_adjusted,
     stale_series,
-    unadjusted_split,
     unit_error,
+    unit_switch,
+    unreported_split,
 )
 from assets.universe import load_universe
 
 RULES = load_rules()
 START = date(2024, 3, 4)  # a Monday; price rules only care about row order
+SPLIT_KINDS = ("unreported_split", "split_not_back_adjusted")
 
 
 def _weekdays(start: date, n: int) -> list[date]:
@@ -41,9 +46,11 @@ def _prices(
     closes: list[float],
     *,
     ticker: str = "TEST",
-    basis: str = "unadjusted",
+    basis: str = "split_adjusted",
     splits: dict[int, float] | None = None,
     dates: list[date] | None = None,
+    adj_closes: list[float] | None = None,
+    currency: str = "USD",
 ) -> pl.DataFrame:
     """A frame in the core price schema; ``splits`` maps row index to split ratio."""
     dates = dates or _weekdays(START, len(closes))
@@ -57,11 +64,11 @@ def _prices(
             "high": closes,
             "low": closes,
             "close": closes,
-            "adj_close": closes,
+            "adj_close": adj_closes or closes,
             "volume": [1000] * n,
             "dividend": [0.0] * n,
             "split_ratio": [splits.get(i) for i in range(n)],
-            "currency": ["USD"] * n,
+            "currency": [currency] * n,
             "price_basis": [basis] * n,
             "source": ["test"] * n,
         },
@@ -93,96 +100,221 @@ def _assert_schema(frame: pl.DataFrame) -> None:
     assert dict(frame.schema) == ANOMALY_SCHEMA
 
 
+def _unit_and_split(prices: pl.DataFrame) -> pl.DataFrame:
+    """Every price rule that looks at jumps, together."""
+    rules = (unit_error, unit_switch, unreported_split, split_not_back_adjusted)
+    return pl.concat([rule(prices, RULES) for rule in rules])
+
+
 # ------------------------------------------------------------------------------- rules
 
 
-def test_rules_file_loads() -> None:
+def test_rules_file_loads_and_kinds_are_fixed() -> None:
     assert RULES["unit_error"]["factor"] >= 10
     assert {2.0, 10.0} <= set(RULES["split"]["common_ratios"])
     assert RULES["split"]["min_checkable_ratio"] > (1 + RULES["split"]["action_tolerance"]) ** 2
+    assert RULES["split"]["action_window"] >= 0
     assert set(RULES["gap"]["min_run"]) == {"XNYS", "XHKG", "24/5"}
+    assert tuple(KINDS) == (
+        "unit_error",
+        "unit_switch",
+        "unreported_split",
+        "split_not_back_adjusted",
+        "stale_series",
+        "gap",
+        "no_data",
+    )
 
 
 # -------------------------------------------------------------------------- unit_error
 
 
 def test_unit_error_flags_reverting_100x_rows() -> None:
-    prices = _prices([10.0, 10.1, 1010.0, 1005.0, 10.2, 10.3])
+    # a London listing quoted in pence with two bars in pounds
+    prices = _prices([462.1, 461.2, 4.611, 4.48, 456.1, 456.9], ticker="CNE.L", currency="GBp")
     out = unit_error(prices, RULES)
     _assert_schema(out)
     days = _weekdays(START, 6)
     assert _dates(out) == [days[2], days[3]]
     assert set(out["kind"]) == {"unit_error"}
-    assert "reverts after 2 row(s)" in out["detail"][0]
-    # the jumps into and out of the bad rows are not mistaken for splits
-    assert unadjusted_split(prices, RULES).is_empty()
+    assert out["detail"][0] == "close 4.611 is 0.009998x the last good close 461.2; reverts after 2 row(s)"
+    # the jumps into and out of the bad rows are neither a unit switch nor splits
+    assert unit_switch(prices, RULES).is_empty()
+    assert unreported_split(prices, RULES).is_empty()
 
 
-def test_unit_error_flags_hundredth_and_ignores_permanent_or_real_moves() -> None:
-    hundredth = unit_error(_prices([50.0, 0.5, 50.5, 51.0]), RULES)
-    assert _dates(hundredth) == [_weekdays(START, 4)[1]]
-    # a permanent rescale never reverts; a +15.7% day (Baidu 2025-09-17) is news
-    assert unit_error(_prices([10.0, 10.0, 1000.0, 1001.0, 1002.0, 1003.0, 999.0]), RULES).is_empty()
-    assert unit_error(_prices([113.2, 131.0, 130.0]), RULES).is_empty()
+def test_unit_error_flags_hundredfold_and_ignores_real_moves() -> None:
+    cents = unit_error(_prices([50.0, 5000.0, 50.5, 51.0]), RULES)
+    assert _dates(cents) == [_weekdays(START, 4)[1]]
+    # Alibaba Health 0241.HK 2014-01-24: +372% (4.7x) is the largest real one-day move;
+    # Baidu 9888.HK 2025-09-17: +15.7%
+    for closes in ([0.31, 0.3095, 1.461, 1.50], [113.2, 131.0, 130.0]):
+        assert _unit_and_split(_prices(closes)).is_empty(), closes
 
 
-def test_unit_error_needs_reversion_within_window() -> None:
+# ------------------------------------------------------------------------- unit_switch
+
+
+SSW_JO_CENTS = [3690.0, 3661.0, 3610.0, 3540.0, 3507.0, 3453.0, 3432.0, 3423.0, 3501.0]
+SSW_JO_RAND = [35.35, 34.97, 34.70, 34.46, 35.09, 34.36, 33.62]
+
+
+def test_unit_switch_cents_to_rand_from_a_date_on() -> None:
+    # SSW.JO (Sibanye-Stillwater, JSE): quoted in cents until 2023-05-31, in rand from
+    # 2023-06-01 on and it stays there. Same shape as a London pence -> pounds switch.
+    days = _weekdays(date(2023, 5, 19), len(SSW_JO_CENTS) + len(SSW_JO_RAND))
+    prices = _prices(SSW_JO_CENTS + SSW_JO_RAND, ticker="SSW.JO", dates=days, currency="ZAc")
+    out = unit_switch(prices, RULES)
+    _assert_schema(out)
+    assert _dates(out) == [date(2023, 6, 1)]
+    assert out["detail"][0] == (
+        "close 3501.0 -> 35.35 (0.0101x) changes units: the 9 row(s) 2023-05-19 to 2023-05-31 "
+        "are 99.04x the recent scale (7 row(s) since 2023-06-01)"
+    )
+    assert unit_error(prices, RULES).is_empty()
+    # switching back later makes the rand rows the odd ones out (the latest rows decide)
+    back = _prices(SSW_JO_CENTS + SSW_JO_RAND + [3359.0] * 3, dates=_weekdays(date(2023, 5, 19), 19))
+    detail = unit_switch(back, RULES)["detail"].to_list()
+    assert len(detail) == 1 and "the 7 row(s) 2023-06-01 to 2023-06-09 are 0.01" in detail[0]
+
+
+def test_unit_switch_for_a_100x_stretch_longer_than_the_window() -> None:
+    # AET.L (suspended, volume 0): 0.1455 pounds, then 9 sessions at 14.55 (pence), then back
     window = RULES["unit_error"]["reversion_window"]
-    closes = [10.0] + [1000.0] * (window + 1) + [10.0]
-    assert unit_error(_prices(closes), RULES).is_empty()
+    closes = [0.1455] * 4 + [14.55] * 9 + [0.1455] * 5
+    assert window < 9
+    days = _weekdays(date(2022, 5, 3), len(closes))
+    out = unit_switch(_prices(closes, ticker="AET.L", dates=days, currency="GBP"), RULES)
+    assert _dates(out) == [days[13]]
+    assert (
+        "the 9 row(s) 2022-05-09 to 2022-05-19 are 100.0x the recent scale (5 row(s) since 2022-05-20)"
+        in (out["detail"][0])
+    )
+    assert unit_error(_prices(closes, dates=days), RULES).is_empty()
 
 
-# -------------------------------------------------------------------- unadjusted_split
+def test_unit_switch_reports_a_bad_first_or_last_row() -> None:
+    # unit_error needs good rows on both sides; a lone bad edge row is a switch
+    first = unit_switch(_prices([4620.0, 46.1, 46.3, 46.0]), RULES)
+    assert _dates(first) == [_weekdays(START, 4)[1]]
+    assert "the 1 row(s)" in first["detail"][0]
+    last = unit_switch(_prices([46.1, 46.3, 46.0, 4620.0]), RULES)
+    assert "the 3 row(s)" in last["detail"][0] and "(1 row(s) since" in last["detail"][0]
 
 
-def test_unadjusted_split_flags_unannounced_ratio_jumps() -> None:
-    out = unadjusted_split(_prices([100.0, 101.0, 50.4, 51.0]), RULES)
+def test_unit_error_and_unit_switch_never_share_a_jump() -> None:
+    # pence rows, a 2-row blip in pounds that reverts, more pence (longer than the window),
+    # then pounds for good
+    closes = [461.0, 462.0, 460.5, 4.6, 4.62, 459.0, 458.0, 457.5, 458.5, 456.0, 455.1, 4.55, 4.56, 4.58, 4.6]
+    days = _weekdays(START, len(closes))
+    prices = _prices(closes, ticker="CNE.L", dates=days, currency="GBp")
+    errors, switches = unit_error(prices, RULES), unit_switch(prices, RULES)
+    assert _dates(errors) == days[3:5]
+    assert _dates(switches) == [days[11]]
+    assert "the 9 row(s)" in switches["detail"][0]  # the blip rows are not counted twice
+    kinds = detect_anomalies(prices, _universe(), RULES)["kind"].to_list()
+    assert kinds == ["unit_error", "unit_error", "unit_switch"]
+
+
+def test_reverse_split_with_its_action_is_not_a_unit_switch() -> None:
+    # a 1-for-100 consolidation: split-adjusted, so no jump, and no flag
+    adjusted = _prices([3.05, 3.1, 3.08, 3.2], splits={2: 0.01})
+    assert _unit_and_split(adjusted).is_empty()
+    # Yahoo recorded it but left earlier prices as traded: a split fault, not a unit one
+    raw = _prices([0.0305, 0.031, 3.08, 3.2], splits={2: 0.01})
+    out = _unit_and_split(raw)
+    assert out["kind"].to_list() == ["split_not_back_adjusted"]
+    assert out["detail"][0].startswith("1-for-100 split recorded")
+    # the same 100x jump with no split action is a unit switch
+    assert unit_switch(raw.with_columns(split_ratio=None), RULES).height == 1
+
+
+# -------------------------------------------------------------------- unreported_split
+
+
+def test_unreported_split_flags_unannounced_ratio_jumps_on_both_bases() -> None:
+    out = unreported_split(_prices([100.0, 101.0, 50.4, 51.0]), RULES)
     assert _dates(out) == [_weekdays(START, 4)[2]]
-    assert "2-for-1" in out["detail"][0]
-    reverse = unadjusted_split(_prices([1.0, 1.01, 10.1]), RULES)
+    assert out["detail"][0] == "close 101.0 -> 50.4 looks like a 2-for-1 split but no split action is recorded"
+    reverse = unreported_split(_prices([1.0, 1.01, 10.1]), RULES)
     assert "1-for-10" in reverse["detail"][0]
-    # adjusted data must not jump either
-    assert unadjusted_split(_prices([100.0, 10.0], basis="adjusted"), RULES).height == 1
+    assert unreported_split(_prices([100.0, 10.0], basis="split_dividend_adjusted"), RULES).height == 1
 
 
-def test_unadjusted_split_ignores_announced_splits_and_real_moves() -> None:
-    announced = _prices([1000.0, 1010.0, 101.5, 102.0], splits={2: 10.0})
-    assert unadjusted_split(announced, RULES).is_empty()
-    assert split_without_jump(announced, RULES).is_empty()
-    assert misadjusted_split(announced, RULES).is_empty()
+def test_unreported_split_ignores_real_moves() -> None:
     # AAPL 2000-09-29: -51.9% is real, 3.9% off a 2-for-1; Baidu's +15.7% is nowhere near
-    assert unadjusted_split(_prices([0.800083, 0.385086]), RULES).is_empty()
-    assert unadjusted_split(_prices([113.2, 131.0]), RULES).is_empty()
+    assert unreported_split(_prices([0.800083, 0.385086]), RULES).is_empty()
+    assert unreported_split(_prices([113.2, 131.0]), RULES).is_empty()
 
 
-# ------------------------------------------------------- split_without_jump / misadjusted
+# ------------------------------------------------------------- split_not_back_adjusted
 
 
-def test_split_without_jump_on_unadjusted_data() -> None:
-    out = split_without_jump(_prices([1000.0, 1010.0, 1005.0], splits={2: 10.0}), RULES)
-    assert _dates(out) == [_weekdays(START, 3)[2]]
-    assert out["detail"][0].startswith("10-for-1 split recorded")
-    # a 1.2 bonus issue is indistinguishable from an ordinary day, so it is not checked
-    assert split_without_jump(_prices([10.0, 10.0], splits={1: 1.2}), RULES).is_empty()
+# Real split-adjusted closes around 2020-08-31 (AAPL 4-for-1, TSLA 5-for-1) and
+# 2025-11-17 (NFLX 10-for-1), as Yahoo serves them with auto_adjust=False: continuous.
+SPLIT_DAYS_2020 = _weekdays(date(2020, 8, 24), 10)
+AAPL_2020 = [125.8575, 124.825, 126.5225, 125.01, 124.8075, 129.04, 134.18, 131.40, 120.88, 120.96]
+AAPL_2020_ADJ = [round(c * 0.96914, 4) for c in AAPL_2020]  # dividends before (ex 2020-08-07)
+TSLA_2020 = [402.84, 404.668, 430.634, 447.75, 442.68, 498.32, 475.05, 447.37, 407.0, 418.32]
+NFLX_2025_DAYS = [date(2025, 11, d) for d in (10, 11, 12, 13, 14, 17, 18, 19)]
+NFLX_2025 = [112.007, 113.644, 115.75, 115.423, 111.217, 110.29, 114.09, 110.0]
 
 
-def test_adjusted_split_without_jump_is_expected() -> None:
-    # NFLX 2025-11-17 style: adjusted history, 10-for-1 action, no jump
-    nflx = _prices([112.0, 111.0, 110.29, 111.5], basis="adjusted", splits={2: 10.0})
-    assert split_without_jump(nflx, RULES).is_empty()
-    assert misadjusted_split(nflx, RULES).is_empty()
-    assert unadjusted_split(nflx, RULES).is_empty()
+def _continuous_splits() -> pl.DataFrame:
+    return pl.concat(
+        [
+            _prices(AAPL_2020, ticker="AAPL", dates=SPLIT_DAYS_2020, adj_closes=AAPL_2020_ADJ, splits={5: 4.0}),
+            _prices(TSLA_2020, ticker="TSLA", dates=SPLIT_DAYS_2020, splits={5: 5.0}),
+            _prices(NFLX_2025, ticker="NFLX", dates=NFLX_2025_DAYS, splits={5: 10.0}),
+        ]
+    )
 
 
-def test_misadjusted_split_flags_adjusted_jump_on_split_date() -> None:
-    bad = _prices([1120.0, 1110.0, 110.29, 111.5], basis="adjusted", splits={2: 10.0})
-    out = misadjusted_split(bad, RULES)
-    assert _dates(out) == [_weekdays(START, 4)[2]]
-    assert set(out["kind"]) == {"misadjusted_split"}
-    reverse = _prices([10.0, 100.5], basis="adjusted", splits={1: 0.1})
-    assert "1-for-10 split" in misadjusted_split(reverse, RULES)["detail"][0]
-    # the same jump on unadjusted data is the split itself
-    assert misadjusted_split(bad.with_columns(price_basis=pl.lit("unadjusted")), RULES).is_empty()
+def test_series_continuous_over_real_splits_get_no_anomaly() -> None:
+    prices = _continuous_splits()
+    assert prices.filter(pl.col("split_ratio").is_not_null())["trade_date"].n_unique() == 2
+    assert (prices["adj_close"] <= prices["close"]).all()
+    universe = _universe(AAPL="XNYS", TSLA="XNYS", NFLX="XNYS")
+    assert detect_anomalies(prices, universe, RULES).is_empty()
+    auto = prices.with_columns(adj_close="close", price_basis=pl.lit("split_dividend_adjusted"))
+    assert detect_anomalies(auto, universe, RULES).is_empty()
+
+
+def test_split_not_back_adjusted_jump_on_the_split_date() -> None:
+    # 0700.HK's 5-for-1 on 2014-05-15, with the earlier closes left as traded
+    days = _weekdays(date(2014, 5, 12), 5)
+    for basis in ("split_adjusted", "split_dividend_adjusted"):
+        bad = _prices([436.4, 439.4, 445.0, 94.2, 94.4], ticker="0700.HK", basis=basis, dates=days, splits={3: 5.0})
+        out = split_not_back_adjusted(bad, RULES)
+        assert _dates(out) == [date(2014, 5, 15)], basis
+        assert out["detail"][0] == (
+            "5-for-1 split recorded but close still jumps 445.0 -> 94.2 on 2014-05-15: earlier prices not back-adjusted"
+        )
+        assert unreported_split(bad, RULES).is_empty()
+        assert unit_switch(bad, RULES).is_empty()
+    # 0981.HK's 1-for-10 consolidation (2016-12-07), not back-adjusted: the close rises 10x
+    smic = _prices([1.12, 1.13, 11.24, 11.3], ticker="0981.HK", splits={2: 0.1})
+    assert split_not_back_adjusted(smic, RULES)["detail"][0].startswith("1-for-10 split recorded")
+
+
+def test_split_not_back_adjusted_jump_a_session_before_the_action() -> None:
+    # 4063.T (Shin-Etsu) 5-for-1: action dated 2023-03-30, but the not back-adjusted
+    # closes drop 20710 -> 4206 on 2023-03-29. Not an unreported split: the action is there.
+    days = [date(2023, 3, d) for d in (23, 24, 27, 28, 29, 30, 31)]
+    prices = _prices([20430.0, 20885.0, 20960.0, 20710.0, 4206.0, 4161.0, 4275.0], dates=days, splits={5: 5.0})
+    out = _unit_and_split(prices)
+    assert out["kind"].to_list() == ["split_not_back_adjusted"]
+    assert _dates(out) == [date(2023, 3, 30)]
+    assert out["detail"][0].endswith("20710.0 -> 4206.0 on 2023-03-29: earlier prices not back-adjusted")
+    # further away than the window it is just an unannounced jump
+    far = prices.with_columns(split_ratio=pl.Series([None] * 6 + [5.0]))
+    assert [(k, d) for _, d, k, _ in _unit_and_split(far).rows()] == [("unreported_split", date(2023, 3, 29))]
+
+
+def test_small_bonus_issue_is_not_checked() -> None:
+    # 0268.HK's 1.2 bonus issue (2011-04-14): indistinguishable from an ordinary day
+    assert split_not_back_adjusted(_prices([10.0, 12.0], splits={1: 1.2}), RULES).is_empty()
+    assert split_not_back_adjusted(_prices([12.0, 10.0], splits={1: 1.2}), RULES).is_empty()
 
 
 # ------------------------------------------------------------------------ stale_series
@@ -250,22 +382,13 @@ def test_gap_clamps_to_calendar_bounds() -> None:
     assert _dates(out) == [date(1960, 1, 7)]
 
 
-# ------------------------------------------------------------------ no_data, future_date
+# ----------------------------------------------------------------------------- no_data
 
 
 def test_no_data_for_universe_tickers_without_rows() -> None:
     out = no_data(_prices([1.0], ticker="AAA"), _universe(AAA="XNYS", BBB="XNYS"))
     _assert_schema(out)
     assert out.rows() == [("BBB", None, "no_data", "no price rows for this universe ticker")]
-
-
-def test_future_date_and_it_is_not_also_a_gap() -> None:
-    days = _weekdays(date(2024, 1, 2), 5)
-    prices = _prices([10.0] * 5 + [10.5], dates=[*days, date(2024, 6, 3)])
-    today = date(2024, 1, 9)
-    assert _dates(future_date(prices, today)) == [date(2024, 6, 3)]
-    out = detect_anomalies(prices, _universe(TEST="XNYS"), RULES, today=today)
-    assert out["kind"].to_list() == ["future_date"]
 
 
 # ---------------------------------------------------------------------- detect_anomalies
@@ -275,20 +398,24 @@ def test_detect_anomalies_combines_kinds_with_the_schema() -> None:
     prices = pl.concat(
         [
             _prices([10.0, 10.1, 1010.0, 10.2], ticker="UNIT"),
+            _prices([462.0, 461.0, 4.6, 4.62, 4.61], ticker="SWITCH.L", currency="GBp"),
             _prices([100.0, 101.0, 50.4, 51.0], ticker="SPLIT"),
+            _prices([1000.0, 1010.0, 101.5, 102.0], ticker="NOTADJ", splits={2: 10.0}),
             _prices([113.2, 131.0, 130.0], ticker="NEWS"),
         ]
     )
-    universe = _universe(UNIT="XNYS", SPLIT="XNYS", NEWS="XNYS", GONE="XHKG")
-    out = detect_anomalies(prices, universe, RULES, today=date(2024, 3, 31))
+    universe = _universe(UNIT="XNYS", SPLIT="XNYS", NEWS="XNYS", NOTADJ="XNYS", GONE="XHKG")
+    out = detect_anomalies(prices, universe, RULES)
     _assert_schema(out)
     assert set(out["kind"]) <= set(KINDS)
     assert sorted(zip(out["ticker"], out["kind"], strict=True)) == [
         ("GONE", "no_data"),
-        ("SPLIT", "unadjusted_split"),
+        ("NOTADJ", "split_not_back_adjusted"),
+        ("SPLIT", "unreported_split"),
+        ("SWITCH.L", "unit_switch"),
         ("UNIT", "unit_error"),
     ]
-    empty = detect_anomalies(prices.clear(), _universe(), RULES, today=date(2024, 3, 31))
+    empty = detect_anomalies(prices.clear(), _universe(), RULES)
     _assert_schema(empty)
     assert empty.is_empty()
 
@@ -297,7 +424,7 @@ def test_detect_anomalies_combines_kinds_with_the_schema() -> None:
 
 
 def _load_history(root: Path) -> pl.DataFrame:
-    """yfinance ``history()`` CSVs in the core price schema (prices already adjusted)."""
+    """yfinance ``history()`` CSVs (auto_adjust=True: no Adj Close) in the core price schema."""
     frames = []
     for path in sorted(root.glob("*/*.csv.gz")):
         raw = pl.read_csv(path, infer_schema_length=0)
@@ -313,7 +440,7 @@ def _load_history(root: Path) -> pl.DataFrame:
                 pl.col("Dividends").cast(pl.Float64).alias("dividend"),
                 pl.when(split == 0).then(None).otherwise(split).alias("split_ratio"),
                 pl.lit("USD").alias("currency"),
-                pl.lit("adjusted").alias("price_basis"),
+                pl.lit("split_dividend_adjusted").alias("price_basis"),
                 pl.lit("yfinance-history").alias("source"),
             )
         )
@@ -324,8 +451,7 @@ def _load_history(root: Path) -> pl.DataFrame:
 def recorded(replay_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     prices = _load_history(replay_dir / "yfinance-history")
     universe = load_universe()
-    today = prices["trade_date"].max()
-    return prices, universe, detect_anomalies(prices, universe, RULES, today=today)
+    return prices, universe, detect_anomalies(prices, universe, RULES)
 
 
 @pytest.mark.replay
@@ -337,6 +463,43 @@ def test_recorded_news_and_splits_are_not_flagged(recorded) -> None:
     nflx_split = prices.filter(pl.col("ticker") == "NFLX", pl.col("split_ratio") == 10.0)
     assert _dates(nflx_split) == [date(2025, 11, 17)]
     assert out.filter(pl.col("ticker") == "NFLX").is_empty()
+    # 31 recorded split actions (MAG7, 0700.HK, 0268.HK, 0981.HK, 2269.HK): all back-adjusted
+    splits = prices.filter(pl.col("split_ratio").is_not_null())
+    assert splits.height >= 30
+    assert out.filter(pl.col("kind").is_in(["unit_error", "unit_switch", *SPLIT_KINDS])).is_empty()
+
+
+@pytest.mark.replay
+def test_recorded_splits_undone_are_caught(recorded) -> None:
+    prices, _, _ = recorded
+    nflx = prices.filter(pl.col("ticker") == "NFLX")
+    split_day = date(2025, 11, 17)
+    # Yahoo records the split but leaves the earlier closes as traded (10x higher)
+    raw = nflx.with_columns(
+        pl.when(pl.col("trade_date") < split_day).then(pl.col("close") * 10).otherwise(pl.col("close")).alias("close")
+    )
+    out = _unit_and_split(raw)
+    assert out.select("kind", "trade_date").rows() == [("split_not_back_adjusted", split_day)]
+    # ... and without the action it is an unreported split
+    out = _unit_and_split(raw.with_columns(split_ratio=None))
+    assert out.select("kind", "trade_date").rows() == [("unreported_split", split_day)]
+
+
+@pytest.mark.replay
+def test_recorded_listing_switching_units_is_caught(recorded) -> None:
+    prices, _, _ = recorded
+    baidu = prices.filter(pl.col("ticker") == "9888.HK").sort("trade_date")
+    switch_day = baidu["trade_date"][-20]
+    cents = baidu.with_columns(
+        pl.when(pl.col("trade_date") >= switch_day)
+        .then(pl.col("close") * 100)
+        .otherwise(pl.col("close"))
+        .alias("close")
+    )
+    out = _unit_and_split(cents)
+    assert out["kind"].to_list() == ["unit_switch"]
+    assert _dates(out) == [switch_day]
+    assert f"are 0.01x the recent scale (20 row(s) since {switch_day})" in out["detail"][0]
 
 
 @pytest.mark.replay
@@ -344,12 +507,12 @@ def test_recorded_counts_are_small_and_explained(recorded) -> None:
     prices, universe, out = recorded
     counts = dict(out.group_by("kind").len().iter_rows())
     # No recorded series has a ~100x bar: the largest real one-day move is 4.7x.
-    assert counts.get("unit_error", 0) <= 2
-    # Adjusted history: ratio-like jumps are real crashes/rallies kept out by the tolerance.
-    assert counts.get("unadjusted_split", 0) <= 2
-    # Every file is 'adjusted', so this rule cannot fire; the 31 split actions do not jump.
-    assert counts.get("split_without_jump", 0) == 0
-    assert counts.get("misadjusted_split", 0) <= 2
+    assert counts.get("unit_error", 0) == 0
+    assert counts.get("unit_switch", 0) == 0
+    # Split-adjusted history: ratio-like jumps are real crashes/rallies kept out by the
+    # tolerance, and no recorded split action jumps.
+    assert counts.get("unreported_split", 0) == 0
+    assert counts.get("split_not_back_adjusted", 0) == 0
     # Observed 8: HK suspensions (0241.HK 2015, 0268.HK 2008, 0981.HK 2011) and the
     # 2002-2005 CNY/HKD peg stretches; none on US names or indexes (^VIX, early ^GSPC).
     stale = out.filter(pl.col("kind") == "stale_series")
@@ -363,4 +526,4 @@ def test_recorded_counts_are_small_and_explained(recorded) -> None:
     # Universe tickers with no recorded history file (ADRs, NVDA, MRVL, ^NDX, CNH=X).
     missing = set(universe["ticker"]) - set(prices["ticker"])
     assert set(out.filter(pl.col("kind") == "no_data")["ticker"]) == missing
-    assert counts.get("future_date", 0) == 0
+    assert set(counts) <= set(KINDS)
