@@ -16,6 +16,7 @@ from assets.quality.checks import (
     check_results,
     fetch_failures_check,
     markdown_table,
+    only_selected,
     stop_if_blocking,
     suite_specs,
 )
@@ -94,6 +95,8 @@ def raw_sec_facts(
     outcomes = audit(
         "raw_sec_facts",
         {"rows": facts, "recency": recency_profile(facts, "cik", "filed", datetime.now(UTC).date())},
+        context=context,
+        asset_key=RAW_SEC_FACTS,
     )
     stop_if_blocking(RAW_SEC_FACTS, outcomes)
     with warehouse.transaction() as con:
@@ -114,7 +117,7 @@ def raw_sec_facts(
         metadata=frame_metadata(
             facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures, **summary
         ),
-        check_results=[fetch_failures_check(failures), *check_results(RAW_SEC_FACTS, outcomes)],
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_SEC_FACTS, outcomes)]),
     )
 
 
@@ -172,7 +175,7 @@ def capex(
     )
     issues = _issues(facts, combined, filers, universe, unknown_ccy)
     now = datetime.now(UTC)
-    outcomes = audit("capex", combined)
+    outcomes = audit("capex", combined, context=context, asset_key=CAPEX)
     stop_if_blocking(CAPEX, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), "true")
@@ -188,12 +191,15 @@ def capex(
             issues=dict(issues.group_by("kind").len().rows()),
             **summary,
         ),
-        check_results=[
-            _issue_check("companies_with_capex", by_kind["no_capex"]),
-            _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
-            _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
-            *check_results(CAPEX, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                _issue_check("companies_with_capex", by_kind["no_capex"]),
+                _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
+                _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
+                *check_results(CAPEX, outcomes),
+            ],
+        ),
     )
 
 

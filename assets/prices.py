@@ -4,6 +4,7 @@ Each asset reads like a sentence (fetch, stage, audit, publish, report); the log
 ``assets/transforms``, ``assets/quality`` and ``sql/``.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -14,9 +15,11 @@ from assets.loads import record_load, run_load
 from assets.metadata import frame_metadata
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
+    asset_with_checks,
     audit,
     check_results,
     fetch_failures_check,
+    only_selected,
     stop_if_blocking,
     suite_specs,
 )
@@ -56,7 +59,7 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     )
 
 
-@dg.asset(
+@asset_with_checks(
     key=RAW_PRICES,
     group_name="raw",
     kinds={"duckdb", "polars", "yfinance"},
@@ -77,7 +80,7 @@ def raw_prices_daily(
     config: PriceRunConfig,
     warehouse: WarehouseResource,
     source: SourceResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     universe = select_tickers(load_universe(), config.tickers)
     tickers = universe["ticker"].to_list()
     held = held_stats(warehouse, tickers)
@@ -105,7 +108,12 @@ def raw_prices_daily(
     frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
     conflicts = fetched.conflicts.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
     # audit
-    outcomes = audit("raw_prices_daily", {"rows": frame, "history": history_profile(frame, held, full)})
+    outcomes = audit(
+        "raw_prices_daily",
+        {"rows": frame, "history": history_profile(frame, held, full)},
+        context=context,
+        asset_key=RAW_PRICES,
+    )
     stop_if_blocking(RAW_PRICES, outcomes)
     # publish
     with warehouse.transaction() as con:
@@ -131,7 +139,7 @@ def raw_prices_daily(
         )
         record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
         summary = table_summary(con, "raw.prices_daily", "trade_date")
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata=frame_metadata(
             frame.drop("fetched_at"),
             load_id=load_id,
@@ -141,7 +149,9 @@ def raw_prices_daily(
             conflicting_duplicates=conflicts.height,
             **summary,
         ),
-        check_results=[fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)],
+        check_results=only_selected(
+            context, [fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)]
+        ),
     )
 
 
@@ -152,7 +162,7 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
     return last_dates.max()  # type: ignore[return-value]
 
 
-@dg.asset(
+@asset_with_checks(
     key=CORE_PRICES,
     deps=[RAW_PRICES],
     group_name="core",
@@ -177,7 +187,7 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
 )
 def prices_daily(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     universe = load_universe()
     with warehouse.connect() as con:
         load = run_load(con, "raw.prices_daily", context.run.run_id)
@@ -217,6 +227,8 @@ def prices_daily(
                 reference_date(last_after["last_date"], live),
             ),
         },
+        context=context,
+        asset_key=CORE_PRICES,
     )
     stop_if_blocking(CORE_PRICES, outcomes)
     # publish
@@ -254,7 +266,7 @@ def prices_daily(
         record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
         summary = table_summary(con, "core.prices_daily", "trade_date")
     by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata=frame_metadata(
             core.drop("loaded_at"),
             load_id=load_id,
@@ -262,23 +274,26 @@ def prices_daily(
             flagged_rows=flagged.height,
             **summary,
         ),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="rejected_rows",
-                passed=rejected.height == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "rejected": dg.MetadataValue.int(rejected.height),
-                    "by_reason": dg.MetadataValue.json(by_reason),
-                    "tickers": dg.MetadataValue.text(", ".join(sorted(set(rejected["ticker"].to_list())))),
-                },
-            ),
-            *check_results(CORE_PRICES, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                dg.AssetCheckResult(
+                    check_name="rejected_rows",
+                    passed=rejected.height == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "rejected": dg.MetadataValue.int(rejected.height),
+                        "by_reason": dg.MetadataValue.json(by_reason),
+                        "tickers": dg.MetadataValue.text(", ".join(sorted(set(rejected["ticker"].to_list())))),
+                    },
+                ),
+                *check_results(CORE_PRICES, outcomes),
+            ],
+        ),
     )
 
 
-@dg.asset(
+@asset_with_checks(
     key=PRICE_ANOMALIES,
     deps=[CORE_PRICES],
     group_name="dq",
@@ -298,7 +313,7 @@ def prices_daily(
         *suite_specs(PRICE_ANOMALIES, "price_anomalies"),
     ],
 )
-def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     universe = load_universe()
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
@@ -313,28 +328,36 @@ def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         replace_anomalies(con, found, scope, kinds=list(KINDS))
         anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
         counts_frame = prices.group_by("ticker").agg(pl.len().alias("rows"))
-        outcomes = audit("price_anomalies", {"flagged_share": flagged_share_profile(anomalies, counts_frame)})
+        outcomes = audit(
+            "price_anomalies",
+            {"flagged_share": flagged_share_profile(anomalies, counts_frame)},
+            context=context,
+            asset_key=PRICE_ANOMALIES,
+        )
         stop_if_blocking(PRICE_ANOMALIES, outcomes)
         record_outcomes(con, "dq.price_anomalies", outcomes, context.run.run_id)
         summary = table_summary(con, "dq.price_anomalies", "trade_date")
     counts = dict(found.group_by("kind").len().rows())
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(scope), **summary),
-        check_results=[
-            *[
-                dg.AssetCheckResult(
-                    check_name=f"no_{kind}",
-                    passed=counts.get(kind, 0) == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "count": dg.MetadataValue.int(counts.get(kind, 0)),
-                        "tickers": dg.MetadataValue.text(
-                            ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
-                        ),
-                    },
-                )
-                for kind in KINDS
+        check_results=only_selected(
+            context,
+            [
+                *[
+                    dg.AssetCheckResult(
+                        check_name=f"no_{kind}",
+                        passed=counts.get(kind, 0) == 0,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={
+                            "count": dg.MetadataValue.int(counts.get(kind, 0)),
+                            "tickers": dg.MetadataValue.text(
+                                ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
+                            ),
+                        },
+                    )
+                    for kind in KINDS
+                ],
+                *check_results(PRICE_ANOMALIES, outcomes),
             ],
-            *check_results(PRICE_ANOMALIES, outcomes),
-        ],
+        ),
     )

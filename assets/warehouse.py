@@ -2,16 +2,26 @@
 
 Imported by the assets; it imports none of them. One way to write: a short-lived connection,
 one transaction, and the source mode of the file checked before anything is written.
+
+The location is one DuckDB file, or a DuckLake catalog (``ducklake:<catalog file>``, data as
+Parquet files under ``lake_data``): attached and ``USE``d, so the same SQL runs on both.
+DuckLake has no PRIMARY KEY / UNIQUE / CHECK constraints and no ``INSERT OR REPLACE``, so
+on a lake the tables are created without them and every ``upsert`` / ``replace_rows`` checks
+the same constraints (read from sql/schema) on the staged rows before writing: DELETE of
+the matching keys, then INSERT (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -23,6 +33,46 @@ REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
 DEFAULT_DATA_DIR = "data"
 MODES = ("live", "replay", "sample")
+LAKE_PREFIX = "ducklake:"
+LAKE_ALIAS = "wh"
+# DuckDB must never fetch an extension over the network: DuckLake is loaded by file path from
+# the duckdb-extension-ducklake wheel (same version as duckdb).
+NO_AUTOLOAD = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def is_lake(location: str | Path) -> bool:
+    return str(location).startswith(LAKE_PREFIX)
+
+
+@lru_cache(maxsize=4)
+def extension_file(name: str) -> Path:
+    """The ``.duckdb_extension`` file shipped by the PyPI package ``duckdb-extension-<name>``."""
+    import importlib
+
+    package = f"duckdb_extension_{name}"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise RuntimeError(
+            f"DuckDB extension {name!r} is not installed: pip install duckdb-extension-{name}=={duckdb.__version__}"
+        ) from exc
+    found = sorted(Path(module.__file__).parent.rglob(f"{name}.duckdb_extension"))  # type: ignore[arg-type]
+    if not found:
+        raise RuntimeError(f"{package} holds no {name}.duckdb_extension file")
+    return found[0]
+
+
+def lake_catalog(location: str | Path) -> tuple[str, Path]:
+    """``ducklake:<file>`` or ``ducklake:sqlite:<file>`` -> (catalog kind, catalog file resolved)."""
+    spec = str(location)[len(LAKE_PREFIX) :]
+    kind = "duckdb"
+    if spec.startswith("sqlite:"):
+        kind, spec = "sqlite", spec[len("sqlite:") :]
+    return kind, repo_path(spec)
+
+
+def default_lake_data(catalog: Path) -> Path:
+    return catalog.with_name(catalog.name + ".files")
 
 
 def repo_path(value: str) -> Path:
@@ -45,8 +95,30 @@ class WarehouseLockedError(RuntimeError):
     """Another process held the DuckDB file for longer than the wait allows."""
 
 
-def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting a bounded time while another process holds DuckDB's lock on it.
+def _open(location: str | Path, lake_data: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if not is_lake(location):
+        return duckdb.connect(str(location), read_only=read_only)
+    kind, catalog = lake_catalog(location)
+    con = duckdb.connect(config=NO_AUTOLOAD)
+    try:
+        con.execute(f"LOAD '{extension_file('ducklake')}'")
+        if kind == "sqlite":
+            con.execute(f"LOAD '{extension_file('sqlite_scanner')}'")
+        data = repo_path(lake_data) if lake_data else default_lake_data(catalog)
+        options = [f"DATA_PATH '{data}/'"] + (["READ_ONLY"] if read_only else [])
+        target = f"ducklake:{'sqlite:' if kind == 'sqlite' else ''}{catalog}"
+        con.execute(f"ATTACH '{target}' AS {LAKE_ALIAS} ({', '.join(options)})")
+        con.execute(f"USE {LAKE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def connect_waiting(
+    file: Path | str, read_only: bool = False, wait_seconds: float = 120.0, lake_data: str = ""
+) -> duckdb.DuckDBPyConnection:
+    """Open the file (or attach the DuckLake catalog), waiting a bounded time while another process holds its lock.
 
     DuckDB lets one process write (and no other open the file meanwhile). Writers here hold
     connections for seconds, so waiting is enough; past ``wait_seconds`` the error names the
@@ -56,8 +128,8 @@ def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 1
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(file), read_only=read_only)
-        except duckdb.IOException as exc:
+            return _open(file, lake_data, read_only)
+        except (duckdb.IOException, duckdb.BinderException) as exc:
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
@@ -78,7 +150,8 @@ class WarehouseModeError(RuntimeError):
 def held_mode(con: duckdb.DuckDBPyConnection) -> str | None:
     """The source mode recorded in the file (None for a new, empty file)."""
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'warehouse'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()"
+        " AND table_schema = 'meta' AND table_name = 'warehouse'"
     ).fetchone()
     if not exists or not exists[0]:
         return None
@@ -103,14 +176,36 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     mode: str = Field(description="Source mode this run writes (live, replay, sample): the file must hold the same")
-    path: str = Field(default="", description="DuckDB file; empty = <data_dir>/<mode>.duckdb")
+    path: str = Field(
+        default="",
+        description="DuckDB file, or a DuckLake catalog as ducklake:<catalog file> (ducklake:sqlite:<file> for a"
+        " SQLite catalog); empty = <data_dir>/<mode>.duckdb",
+    )
+    lake_data: str = Field(
+        default="", description="DuckLake only: folder of the Parquet data files; empty = <catalog file>.files"
+    )
     data_dir: str = Field(default=DEFAULT_DATA_DIR, description="Folder of the default warehouse files")
     lock_wait_seconds: float = Field(
         default=120.0, description="How long a step waits for another process's lock on the file before failing"
     )
 
     @property
+    def lake(self) -> bool:
+        return is_lake(self.path)
+
+    @property
+    def location(self) -> str:
+        """What ``connect_waiting`` opens: the file, or ``ducklake:...`` with the catalog resolved."""
+        if self.lake:
+            kind, catalog = lake_catalog(self.path)
+            return f"{LAKE_PREFIX}{'sqlite:' if kind == 'sqlite' else ''}{catalog}"
+        return str(self.file)
+
+    @property
     def file(self) -> Path:
+        """The DuckDB file, or the catalog file of a DuckLake."""
+        if self.lake:
+            return lake_catalog(self.path)[1]
         if self.path:
             return repo_path(self.path)
         if self.mode not in MODES:
@@ -127,8 +222,8 @@ class WarehouseResource(dg.ConfigurableResource):
         if not self.file.exists():
             return
         try:
-            con = duckdb.connect(str(self.file), read_only=True)
-        except duckdb.IOException:
+            con = _open(self.location, self.lake_data, read_only=True)
+        except (duckdb.IOException, duckdb.BinderException):
             return  # another process writes right now; every write checks again under its own lock
         try:
             held = held_mode(con)
@@ -142,7 +237,9 @@ class WarehouseResource(dg.ConfigurableResource):
         if read_only and not self.file.exists():
             raise FileNotFoundError(f"warehouse {self.file} does not exist yet: run `make demo`")
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        con = connect_waiting(self.file, read_only=read_only, wait_seconds=self.lock_wait_seconds)
+        con = connect_waiting(
+            self.location, read_only=read_only, wait_seconds=self.lock_wait_seconds, lake_data=self.lake_data
+        )
         try:
             if not read_only:
                 held = held_mode(con)
@@ -163,9 +260,9 @@ class WarehouseResource(dg.ConfigurableResource):
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(
-                    "INSERT INTO meta.warehouse (source_mode, created_at, path) VALUES (?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    [self.mode, datetime.now(UTC), str(self.file)],
+                    "INSERT INTO meta.warehouse (source_mode, created_at, path) SELECT ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM meta.warehouse)",
+                    [self.mode, datetime.now(UTC), self.location],
                 )
                 yield con
             except BaseException:
@@ -178,20 +275,150 @@ class WarehouseResource(dg.ConfigurableResource):
             return con.execute(sql, params or []).pl()
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table (sql/schema) and view (sql/views); all statements are idempotent."""
-    for folder in ("schema", "views"):
-        for file in sorted((SQL_DIR / folder).glob("*.sql")):
+@dataclass(frozen=True)
+class TableRules:
+    """A table's key and CHECK expressions as sql/schema declares them (DuckLake enforces neither)."""
+
+    key: tuple[str, ...]
+    checks: tuple[str, ...]
+
+
+def _sql_files(folder: str) -> list[Path]:
+    return sorted((SQL_DIR / folder).glob("*.sql"))
+
+
+@lru_cache(maxsize=1)
+def _reference() -> tuple[dict[str, TableRules], tuple[str, ...]]:
+    """Build sql/schema in memory once: per table its rules, and constraint-free DDL for a lake."""
+    con = duckdb.connect()
+    try:
+        for file in _sql_files("schema"):
             con.execute(file.read_text())
+        rules: dict[str, TableRules] = {}
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            " ORDER BY schema_name, table_name"
+        ).fetchall()
+        ddl = [
+            f"CREATE SCHEMA IF NOT EXISTS {s}"
+            for (s,) in con.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() AND NOT internal"
+                " ORDER BY schema_name"
+            ).fetchall()
+        ]
+        for schema, table in tables:
+            cons = con.execute(
+                "SELECT constraint_type, constraint_column_names, expression FROM duckdb_constraints()"
+                " WHERE schema_name = ? AND table_name = ? ORDER BY constraint_index",
+                [schema, table],
+            ).fetchall()
+            key = next((tuple(cols) for kind, cols, _ in cons if kind == "PRIMARY KEY"), ())
+            checks = tuple(expr for kind, _, expr in cons if kind == "CHECK")
+            rules[f"{schema}.{table}"] = TableRules(key, checks)
+            cols = con.execute(
+                "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns()"
+                " WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                [schema, table],
+            ).fetchall()
+            parts = [
+                f'"{name}" {dtype}' + ("" if nullable else " NOT NULL") + (f" DEFAULT {default}" if default else "")
+                for name, dtype, nullable, default in cols
+            ]
+            ddl.append(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({', '.join(parts)})")
+        return rules, tuple(ddl)
+    finally:
+        con.close()
+
+
+def table_rules(table: str) -> TableRules:
+    return _reference()[0].get(table, TableRules((), ()))
+
+
+@lru_cache(maxsize=1)
+def schema_hash() -> str:
+    """A hash of every schema and view file: a connection skips the DDL when the file already has it."""
+    digest = hashlib.sha256()
+    for folder in ("schema", "views"):
+        for file in _sql_files(folder):
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def connection_is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table (sql/schema) and view (sql/views); all statements are idempotent.
+
+    Skipped when meta.schema_version already holds this code's version (on a DuckLake every
+    CREATE OR REPLACE would otherwise be a new catalog snapshot per connection).
+    """
+    version = schema_hash()
+    try:
+        row = con.execute("SELECT 1 FROM meta.schema_version WHERE version = ?", [version]).fetchone()
+        if row:
+            return
+    except (duckdb.CatalogException, duckdb.InvalidInputException):
+        pass  # a new file, or one made before schema versions were recorded
+    if connection_is_lake(con):
+        for statement in _reference()[1]:
+            con.execute(statement)
+    else:
+        for file in _sql_files("schema"):
+            con.execute(file.read_text())
+    for file in _sql_files("views"):
+        con.execute(file.read_text())
+    con.execute("CREATE TABLE IF NOT EXISTS meta.schema_version (version VARCHAR NOT NULL, applied_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO meta.schema_version VALUES (?, ?)", [version, datetime.now(UTC)])
+
+
+class ConstraintViolation(duckdb.ConstraintException):
+    """A staged frame breaks a key or CHECK of sql/schema on a DuckLake (which enforces neither)."""
+
+
+def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existing: bool) -> None:
+    """On a DuckLake: the table's CHECKs and key on the registered frame, before it is written."""
+    rules = table_rules(table)
+    for expr in rules.checks:
+        (bad,) = con.execute(f"SELECT count(*) FROM {view} WHERE NOT coalesce(({expr}), true)").fetchone()  # type: ignore[misc]
+        if bad:
+            raise ConstraintViolation(f"{table}: {bad} row(s) break CHECK({expr}); nothing written")
+    if not rules.key:
+        return
+    key = ", ".join(f'"{c}"' for c in rules.key)
+    (dupes,) = con.execute(  # type: ignore[misc]
+        f"SELECT count(*) FROM (SELECT {key} FROM {view} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()
+    if dupes:
+        raise ConstraintViolation(f"{table}: {dupes} duplicate key(s) ({key}) in the staged rows; nothing written")
+    if check_existing:
+        (clash,) = con.execute(  # type: ignore[misc]
+            f"SELECT count(*) FROM (SELECT {key} FROM {view} INTERSECT SELECT {key} FROM {table})"
+        ).fetchone()
+        if clash:
+            raise ConstraintViolation(f"{table}: {clash} staged key(s) ({key}) already held; nothing written")
 
 
 def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name.
+
+    A DuckLake has no keys: the rows holding the staged keys are deleted, then all are inserted.
+    """
     if frame.is_empty():
         return 0
     con.register("_upsert_frame", frame.to_arrow())
     try:
-        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
+        if connection_is_lake(con):
+            _enforce(con, table, "_upsert_frame", check_existing=False)
+            key = table_rules(table).key
+            if key:
+                cols = ", ".join(f'"{c}"' for c in key)
+                con.execute(f"DELETE FROM {table} WHERE ({cols}) IN (SELECT ({cols}) FROM _upsert_frame)")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _upsert_frame")
+        else:
+            con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
     finally:
         con.unregister("_upsert_frame")
     return frame.height
@@ -210,6 +437,8 @@ def replace_rows(
         return 0
     con.register("_replace_frame", frame.to_arrow())
     try:
+        if connection_is_lake(con):
+            _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
         con.unregister("_replace_frame")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import duckdb
-
-from orchestration.resources import warehouse_file
+from assets.warehouse import connect_waiting
+from orchestration.resources import warehouse_file, warehouse_location
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     if not path.exists():
         print(f"no warehouse at {path}: run `make demo` first", file=sys.stderr)
         return 1
-    with duckdb.connect(str(path), read_only=True) as con:
+    lake_data = os.environ.get("CHINATECH_LAKE_DATA", "")
+    with connect_waiting(warehouse_location(), read_only=True, lake_data=lake_data) as con:
         con.sql(" ".join(args)).show(max_width=200, max_rows=100)
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.sources.resource import DEFAULT_REPLAY_DIR, SourceResource
-from assets.warehouse import DEFAULT_DATA_DIR, WarehouseResource, default_warehouse, repo_path
+from assets.warehouse import DEFAULT_DATA_DIR, WarehouseResource, default_warehouse, is_lake, lake_catalog, repo_path
 
 
 def setting(name: str, default: str) -> str | dg.EnvVar:
@@ -24,6 +24,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             mode=setting("CHINATECH_SOURCE", "live"),
             path=setting("CHINATECH_WAREHOUSE", ""),
             data_dir=setting("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
+            lake_data=setting("CHINATECH_LAKE_DATA", ""),
         ),
         "source": SourceResource(
             source=setting("CHINATECH_SOURCE", "live"),
@@ -34,9 +35,19 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
+def warehouse_location() -> str:
+    """What the CLIs open: the warehouse file, or ``ducklake:<catalog>`` (with CHINATECH_LAKE_DATA)."""
+    explicit = os.environ.get("CHINATECH_WAREHOUSE", "")
+    if is_lake(explicit):
+        return explicit
+    return str(warehouse_file())
+
+
 def warehouse_file() -> Path:
-    """The warehouse file the settings point at (what the CLIs print, query and rebuild)."""
+    """The warehouse file the settings point at (what the CLIs print, query and rebuild); a lake's catalog file."""
     explicit = os.environ.get("CHINATECH_WAREHOUSE")
+    if explicit and is_lake(explicit):
+        return lake_catalog(explicit)[1]
     if explicit:
         return repo_path(explicit)
     return default_warehouse(os.environ.get("CHINATECH_SOURCE", "live"), os.environ.get("CHINATECH_DATA_DIR", "data"))

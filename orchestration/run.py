@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.resources import warehouse_file
+    from orchestration.resources import warehouse_file, warehouse_location
 
     warehouse = warehouse_file()
     if args.rebuild and warehouse.exists():
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         from assets.warehouse import connect_waiting
 
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with connect_waiting(warehouse, read_only=True) as con:
+        lake_data = os.environ.get("CHINATECH_LAKE_DATA", "")
+        with connect_waiting(warehouse_location(), read_only=True, lake_data=lake_data) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 
