@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query bench clean
+.PHONY: install demo run test lint ui query bench bench-small clean
 
 install: $(VENV)/.installed
 
@@ -45,9 +45,15 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 query: install
 	$(BIN)/python -m orchestration.query "$(SQL)"
 
-## speed and memory figures (not tests)
+## Performance: the load against DuckDB's floor and a pandas+SQLite peer at 2,000 tickers (docs/performance.md);
+## prints a table and writes bench/results.json, asserts nothing. bench-small is the CI-sized run, part of make test.
 bench: install
-	$(BIN)/python benchmarks/load_prices.py
+	$(BIN)/python benchmarks/bench.py
+
+bench-small: install
+	$(BIN)/python benchmarks/bench.py --small
+
+test: bench-small
 
 clean:
 	rm -rf data .dagster_home

@@ -12,14 +12,16 @@ import polars as pl
 from pydantic import Field
 
 from assets.loads import record_load, run_load
-from assets.metadata import frame_metadata
+from assets.metadata import LoadTally, frame_metadata
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
     asset_with_checks,
     audit,
+    audit_columns,
     check_results,
     fetch_failures_check,
     only_selected,
+    selected_check_names,
     stop_if_blocking,
     suite_specs,
 )
@@ -27,10 +29,16 @@ from assets.quality.profiles import flagged_share_profile, freshness_profile, hi
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
-from assets.transforms.anomalies import KINDS, detect_anomalies
-from assets.transforms.prices import CORE_ANOMALY_KINDS, build_core, conflict_anomalies, new_actions
+from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, detect_anomalies
+from assets.transforms.prices import (
+    CORE_ANOMALY_KINDS,
+    REJECTED_SCHEMA,
+    build_core,
+    conflict_anomalies,
+    new_actions,
+)
 from assets.universe import load_universe, select_tickers
-from assets.warehouse import WarehouseResource, new_load_id, replace_rows, table_summary, upsert
+from assets.warehouse import Staging, WarehouseResource, new_load_id, replace_rows, table_summary, upsert
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
@@ -48,6 +56,16 @@ class PriceRunConfig(dg.Config):
         default=False,
         description="Reload whole price histories instead of the dates after those held (minus the overlap).",
     )
+
+
+# Tickers per batch: a batch of 25-year daily histories is about 1.6 M rows, so memory stays
+# bounded whatever the universe; everything here is per ticker, so batches never interact.
+BATCH_TICKERS = 250
+
+
+def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:
+    for i in range(0, len(tickers), size):
+        yield tickers[i : i + size]
 
 
 def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame:
@@ -87,71 +105,96 @@ def raw_prices_daily(
     last = {} if config.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
     adapter = source.adapter
-    try:
-        fetched = adapter.fetch_prices(universe, starts)
-        reload = new_actions(fetched.frame, last)
-        if reload:
-            context.log.info(f"new dividend or split, reloading whole history: {reload}")
-            again = adapter.fetch_prices(universe.filter(pl.col("ticker").is_in(reload)), {t: None for t in reload})
-            fetched.frame = pl.concat([fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame])
-            fetched.conflicts = pl.concat([fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts])
-            fetched.failures.update(again.failures)
-    except SourceUnavailable as exc:
-        raise dg.Failure(description=str(exc)) from exc
-    for ticker, problem in sorted(fetched.failures.items()):
-        context.log.warning(f"{ticker}: {problem}")
-
-    # stage
     load_id = new_load_id("raw_prices")
-    full = sorted({t for t in tickers if starts[t] is None} | set(reload))
     now = datetime.now(UTC)
-    frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
-    conflicts = fetched.conflicts.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
-    # audit
-    outcomes = audit(
-        "raw_prices_daily",
-        {"rows": frame, "history": history_profile(frame, held, full)},
-        context=context,
-        asset_key=RAW_PRICES,
-    )
-    stop_if_blocking(RAW_PRICES, outcomes)
-    # publish
-    with warehouse.transaction() as con:
-        upsert(con, "raw.prices_daily", frame)
-        upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
-        replace_anomalies(
-            con,
-            conflict_anomalies(fetched.conflicts),
-            sorted(set(fetched.conflicts["ticker"].to_list())),
-            kinds=["conflicting_duplicate"],
-            within=fetched.conflicts.select("ticker", "trade_date"),
+    failures: dict[str, str] = {}
+    reloaded: list[str] = []
+    conflict_parts: list[pl.DataFrame] = []
+    audit_parts: list[pl.DataFrame] = []
+    history_parts: list[pl.DataFrame] = []
+    tally = LoadTally()
+    audit_cols = audit_columns("raw_prices_daily", "rows")
+    with Staging() as staging:
+        # fetch and stage batch by batch: memory holds one batch, the lock is not held while fetching
+        for batch in ticker_batches(tickers):
+            part = universe.filter(pl.col("ticker").is_in(batch))
+            try:
+                fetched = adapter.fetch_prices(part, {t: starts[t] for t in batch})
+                reload = new_actions(fetched.frame, last)
+                if reload:
+                    context.log.info(f"new dividend or split, reloading whole history: {reload}")
+                    again = adapter.fetch_prices(
+                        universe.filter(pl.col("ticker").is_in(reload)), {t: None for t in reload}
+                    )
+                    fetched.frame = pl.concat([fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame])
+                    fetched.conflicts = pl.concat(
+                        [fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts]
+                    )
+                    fetched.failures.update(again.failures)
+            except SourceUnavailable as exc:
+                raise dg.Failure(description=str(exc)) from exc
+            failures.update(fetched.failures)
+            reloaded.extend(reload)
+            batch_full = sorted({t for t in batch if starts[t] is None} | set(reload))
+            frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
+            staging.add("raw", frame)
+            tally.add(frame.drop("fetched_at"))
+            conflict_parts.append(fetched.conflicts)
+            history_parts.append(history_profile(frame, held, batch_full))
+            audit_parts.append(
+                frame if audit_cols is None else frame.select([c for c in frame.columns if c in audit_cols])
+            )
+            del frame, fetched
+        for ticker, problem in sorted(failures.items()):
+            context.log.warning(f"{ticker}: {problem}")
+
+        # stage
+        full = sorted({t for t in tickers if starts[t] is None} | set(reloaded))
+        found = pl.concat(conflict_parts) if conflict_parts else pl.DataFrame(schema=REJECTED_SCHEMA)
+        conflicts = found.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
+        # audit
+        outcomes = audit(
+            "raw_prices_daily",
+            {"rows": pl.concat(audit_parts), "history": pl.concat(history_parts)},
+            context=context,
+            asset_key=RAW_PRICES,
         )
-        record_load(
-            con,
-            load_id=load_id,
-            asset="raw.prices_daily",
-            source=adapter.name,
-            tickers=sorted(set(frame["ticker"].to_list())),
-            full_tickers=full,
-            row_count=frame.height,
-            failures=fetched.failures,
-            run_id=context.run.run_id,
-        )
-        record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
-        summary = table_summary(con, "raw.prices_daily", "trade_date")
+        del audit_parts
+        stop_if_blocking(RAW_PRICES, outcomes)
+        # publish
+        with warehouse.transaction() as con:
+            upsert(con, "raw.prices_daily", staging.get("raw"))
+            upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
+            replace_anomalies(
+                con,
+                conflict_anomalies(found),
+                sorted(set(found["ticker"].to_list())),
+                kinds=["conflicting_duplicate"],
+                within=found.select("ticker", "trade_date"),
+            )
+            record_load(
+                con,
+                load_id=load_id,
+                asset="raw.prices_daily",
+                source=adapter.name,
+                tickers=sorted(tally.keys),
+                full_tickers=full,
+                row_count=tally.rows,
+                failures=failures,
+                run_id=context.run.run_id,
+            )
+            record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
+            summary = table_summary(con, "raw.prices_daily", "trade_date")
     yield dg.MaterializeResult(
-        metadata=frame_metadata(
-            frame.drop("fetched_at"),
+        metadata=tally.metadata(
             load_id=load_id,
             source=adapter.name,
-            failed_tickers=fetched.failures,
+            failed_tickers=failures,
             full_reload_tickers=full,
             conflicting_duplicates=conflicts.height,
             **summary,
         ),
-        check_results=only_selected(
-            context, [fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)]
-        ),
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_PRICES, outcomes)]),
     )
 
 
@@ -189,86 +232,114 @@ def prices_daily(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
 ) -> Iterator[dg.MaterializeResult]:
     universe = load_universe()
-    with warehouse.connect() as con:
-        load = run_load(con, "raw.prices_daily", context.run.run_id)
-        if load is None:
-            raise dg.Failure(description="raw.prices_daily has never been loaded: materialize raw/prices_daily first")
-        raw = con.execute("SELECT * FROM raw.prices_daily WHERE load_id = ?", [load["load_id"]]).pl()
-        loaded = sorted(set(raw["ticker"].to_list()))
-        history = con.execute(
-            "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
-            " WHERE list_contains(?, ticker)",
-            [loaded],
-        ).pl()
-        last = con.execute("SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker").pl()
-    # stage
-    core, rejected, flagged = build_core(raw, universe)
-    load_id = load["load_id"]
-    now = datetime.now(UTC)
-    core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
-    full = [t for t in load["full_tickers"] if t in set(loaded)]
-    # audit: the staged rows in the context of what readers will see after the publish
-    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), core.select(history.columns)])
-    last_after = pl.concat(
-        [
-            last.filter(~pl.col("ticker").is_in(loaded)),
-            core.group_by("ticker").agg(pl.col("trade_date").max().alias("last_date")),
-        ]
-    )
     live = source.adapter.snapshots_are_now
-    outcomes = audit(
-        "prices_daily",
-        {
-            "rows": core,
-            "returns": returns_profile(after, core),
-            "freshness": freshness_profile(
-                last_after.filter(pl.col("ticker").is_in(loaded)),
-                universe,
-                reference_date(last_after["last_date"], live),
-            ),
-        },
-        context=context,
-        asset_key=CORE_PRICES,
-    )
-    stop_if_blocking(CORE_PRICES, outcomes)
-    # publish
-    with warehouse.transaction() as con:
-        # whole reloads replace the ticker's rows; incremental loads upsert their dates
-        replace_rows(
-            con, "core.prices_daily", core.filter(pl.col("ticker").is_in(full)), "list_contains(?, ticker)", [full]
+    now = datetime.now(UTC)
+    audit_cols = audit_columns("prices_daily", "rows")
+    rejected_parts: list[pl.DataFrame] = []
+    flagged_parts: list[pl.DataFrame] = []
+    returns_parts: list[pl.DataFrame] = []
+    rows_parts: list[pl.DataFrame] = []
+    within_parts: list[pl.DataFrame] = []
+    new_last: list[pl.DataFrame] = []
+    tally = LoadTally()
+    want = selected_check_names(context, CORE_PRICES)
+    with Staging() as staging:
+        with warehouse.connect() as con:
+            load = run_load(con, "raw.prices_daily", context.run.run_id)
+            if load is None:
+                raise dg.Failure(
+                    description="raw.prices_daily has never been loaded: materialize raw/prices_daily first"
+                )
+            load_id = load["load_id"]
+            loaded = sorted(load["tickers"] or [])
+            full = [t for t in load["full_tickers"] if t in set(loaded)]
+            last = con.execute(
+                "SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker"
+            ).pl()
+            # stage, one batch of tickers at a time (every rule here is per ticker)
+            for batch in ticker_batches(loaded):
+                raw = con.execute(
+                    "SELECT * FROM raw.prices_daily WHERE load_id = ? AND list_contains(?, ticker)", [load_id, batch]
+                ).pl()
+                core, rejected, flagged = build_core(raw, universe)
+                core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
+                is_full = pl.col("ticker").is_in(full)
+                staging.add("full", core.filter(is_full))
+                staging.add("partial", core.filter(~is_full))
+                tally.add(core.drop("loaded_at"))
+                rejected_parts.append(rejected)
+                flagged_parts.append(flagged)
+                within_parts.append(raw.filter(~is_full).select("ticker", "trade_date"))
+                new_last.append(core.group_by("ticker").agg(pl.col("trade_date").max().alias("last_date")))
+                if audit_cols is None or audit_cols:
+                    rows_parts.append(
+                        core if audit_cols is None else core.select(sorted(audit_cols & set(core.columns)))
+                    )
+                if want is None or "returns_within_robust_bound" in want:
+                    # the staged rows in the context of what readers will see after the publish
+                    history = con.execute(
+                        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+                        " WHERE list_contains(?, ticker)",
+                        [batch],
+                    ).pl()
+                    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), core.select(history.columns)])
+                    returns_parts.append(returns_profile(after, core))
+                del raw, core
+        rejected = pl.concat(rejected_parts)
+        flagged = pl.concat(flagged_parts)
+        # audit
+        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(loaded)), *new_last])
+        outcomes = audit(
+            "prices_daily",
+            {
+                "rows": lambda: pl.concat(rows_parts),
+                "returns": lambda: pl.concat(returns_parts),
+                "freshness": lambda: freshness_profile(
+                    last_after.filter(pl.col("ticker").is_in(loaded)),
+                    universe,
+                    reference_date(last_after["last_date"], live),
+                ),
+            },
+            context=context,
+            asset_key=CORE_PRICES,
         )
-        upsert(con, "core.prices_daily", core.filter(~pl.col("ticker").is_in(full)))
-        upsert(
-            con,
-            "dq.rejected_prices",
-            rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
-        )
-        # flags from the load itself: whole history for full reloads, the fetched dates otherwise
-        replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
-        partial = [t for t in loaded if t not in full]
-        replace_anomalies(
-            con,
-            flagged.filter(pl.col("ticker").is_in(partial)),
-            partial,
-            kinds=CORE_ANOMALY_KINDS,
-            within=raw.select("ticker", "trade_date"),
-        )
-        record_load(
-            con,
-            load_id=load_id,
-            asset="core.prices_daily",
-            source=load["source"],
-            tickers=sorted(set(core["ticker"].to_list())),
-            full_tickers=full,
-            row_count=core.height,
-            run_id=context.run.run_id,
-        )
-        record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
-        summary = table_summary(con, "core.prices_daily", "trade_date")
+        stop_if_blocking(CORE_PRICES, outcomes)
+        # publish
+        with warehouse.transaction() as con:
+            # whole reloads replace the ticker's rows; incremental loads upsert their dates
+            if full:
+                replace_rows(con, "core.prices_daily", staging.get("full"), "list_contains(?, ticker)", [full])
+            upsert(con, "core.prices_daily", staging.get("partial"))
+            upsert(
+                con,
+                "dq.rejected_prices",
+                rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
+            )
+            # flags from the load itself: whole history for full reloads, the fetched dates otherwise
+            replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
+            partial = [t for t in loaded if t not in full]
+            replace_anomalies(
+                con,
+                flagged.filter(pl.col("ticker").is_in(partial)),
+                partial,
+                kinds=CORE_ANOMALY_KINDS,
+                within=pl.concat(within_parts),
+            )
+            record_load(
+                con,
+                load_id=load_id,
+                asset="core.prices_daily",
+                source=load["source"],
+                tickers=sorted(tally.keys),
+                full_tickers=full,
+                row_count=tally.rows,
+                run_id=context.run.run_id,
+            )
+            record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
+            summary = table_summary(con, "core.prices_daily", "trade_date")
     by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
     yield dg.MaterializeResult(
-        metadata=frame_metadata(
-            core.drop("loaded_at"),
+        metadata=tally.metadata(
             load_id=load_id,
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
@@ -319,15 +390,22 @@ def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []
         held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
-        prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [loaded]).pl()
-    # a ticker of the universe that core has never held is reported as no_data
-    absent = [t for t in universe["ticker"].to_list() if t not in held]
-    scope = sorted(set(loaded) | set(absent))
-    found = detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(scope)))
+        # a ticker of the universe that core has never held is reported as no_data
+        absent = [t for t in universe["ticker"].to_list() if t not in held]
+        scope = sorted(set(loaded) | set(absent))
+        found_parts, count_parts = [], []
+        for batch in ticker_batches(scope):  # every rule is per ticker: batches bound the memory
+            prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [batch]).pl()
+            found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
+            count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
+            del prices
+    found = pl.concat(found_parts) if found_parts else pl.DataFrame(schema=ANOMALY_SCHEMA)
+    counts_frame = (
+        pl.concat(count_parts) if count_parts else pl.DataFrame(schema={"ticker": pl.String, "rows": pl.UInt32})
+    )
     with warehouse.transaction() as con:
         replace_anomalies(con, found, scope, kinds=list(KINDS))
         anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
-        counts_frame = prices.group_by("ticker").agg(pl.len().alias("rows"))
         outcomes = audit(
             "price_anomalies",
             {"flagged_share": flagged_share_profile(anomalies, counts_frame)},

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -401,14 +403,78 @@ def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existi
             raise ConstraintViolation(f"{table}: {clash} staged key(s) ({key}) already held; nothing written")
 
 
-def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name.
+class Staging:
+    """Staged rows as Parquet files in a private temp folder, written batch by batch.
+
+    A load of any size then needs memory for one batch, and is still published in one short
+    transaction (``upsert`` / ``replace_rows`` take a ``Staged`` like a frame), so the warehouse
+    lock is held for the publish only, never while fetching.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="chinatech-stage-"))
+        self._parts: dict[str, list[Path]] = {}
+        self._rows: dict[str, int] = {}
+
+    def add(self, name: str, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        parts = self._parts.setdefault(name, [])
+        path = self.dir / f"{name}-{len(parts):05d}.parquet"
+        frame.write_parquet(path, compression="lz4", statistics=False)
+        parts.append(path)
+        self._rows[name] = self._rows.get(name, 0) + frame.height
+
+    def get(self, name: str) -> Staged:
+        return Staged(tuple(self._parts.get(name, ())), self._rows.get(name, 0))
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The Parquet files of one staged table (``Staging.get``)."""
+
+    files: tuple[Path, ...]
+    height: int
+
+    def is_empty(self) -> bool:
+        return self.height == 0
+
+
+Rows = pl.DataFrame | Staged
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, rows: Rows) -> None:
+    if isinstance(rows, Staged):
+        files = ", ".join(f"'{f}'" for f in rows.files)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+    else:
+        con.register(name, rows.to_arrow())
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str, rows: Rows) -> None:
+    if isinstance(rows, Staged):
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+    else:
+        con.unregister(name)
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
+    """Insert or replace ``frame`` (a frame or staged Parquet files) into ``table`` by primary key, by name.
 
     A DuckLake has no keys: the rows holding the staged keys are deleted, then all are inserted.
     """
     if frame.is_empty():
         return 0
-    con.register("_upsert_frame", frame.to_arrow())
+    _register(con, "_upsert_frame", frame)
     try:
         if connection_is_lake(con):
             _enforce(con, table, "_upsert_frame", check_existing=False)
@@ -420,28 +486,28 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> i
         else:
             con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
     finally:
-        con.unregister("_upsert_frame")
+        _unregister(con, "_upsert_frame", frame)
     return frame.height
 
 
 def replace_rows(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    frame: pl.DataFrame,
+    frame: Rows,
     where: str,
     params: Sequence[object] = (),
 ) -> int:
-    """Delete the rows matching ``where`` and insert ``frame``: a partition swap."""
+    """Delete the rows matching ``where`` and insert ``frame`` (a frame or staged files): a partition swap."""
     con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
     if frame.is_empty():
         return 0
-    con.register("_replace_frame", frame.to_arrow())
+    _register(con, "_replace_frame", frame)
     try:
         if connection_is_lake(con):
             _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true")
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
-        con.unregister("_replace_frame")
+        _unregister(con, "_replace_frame", frame)
     return frame.height
 
 

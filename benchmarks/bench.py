@@ -136,7 +136,7 @@ def step_floor(data: Path, target: Path) -> dict[str, Any]:
     start = time.perf_counter()
     con = duckdb.connect(str(target))
     con.execute(
-        "CREATE TABLE prices AS SELECT * FROM read_csv(?, filename = true, union_by_name = true)",
+        "CREATE TABLE prices AS SELECT * FROM read_csv(?, filename = true)",
         [str(data / "yfinance-history" / "*" / "*.csv.gz")],
     )
     (rows,) = con.execute("SELECT count(*) FROM prices").fetchone()  # type: ignore[misc]

@@ -93,6 +93,29 @@ def audit(
     return validate(built, expectations, today=today)
 
 
+def audit_columns(suite: str, on: str = "rows") -> set[str] | None:
+    """Columns the suite's expectations on frame ``on`` read (keep just these of a large load for ``audit``).
+
+    None means every column (an expectation with a row condition may read any).
+    """
+    cols: set[str] = set()
+    for exp in load_suite(suite):
+        if exp.on != on:
+            continue
+        if "row_condition" in exp.kwargs:
+            return None
+        for key, value in exp.kwargs.items():
+            if key.startswith("column"):
+                cols.update([value] if isinstance(value, str) else value)
+        cols.update(exp.ids)
+    return cols
+
+
+def keep_columns(frame: pl.DataFrame, columns: set[str] | None) -> pl.DataFrame:
+    """``frame`` cut to ``columns`` (``audit_columns``); None keeps all."""
+    return frame if columns is None else frame.select([c for c in frame.columns if c in columns])
+
+
 def only_selected(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
     """Drop results of checks the run did not select (Dagster refuses results it did not ask for)."""
     keys = context.selected_asset_check_keys

@@ -26,6 +26,7 @@ from assets.transforms.prices import (
     exchange_tz,
     normalize_download,
     normalize_history,
+    normalize_history_many,
     read_download_csv,
     to_split_dividend_adjusted,
 )
@@ -42,6 +43,33 @@ def history_files(replay_dir: Path, ticker: str) -> list[Path]:
 
 def download_files(replay_dir: Path, ticker: str) -> list[Path]:
     return _find(replay_dir / "yfinance-download", f"{ticker}.csv*")
+
+
+def _ticker_of(path: Path) -> str:
+    return path.name.removesuffix(".gz").removesuffix(".csv")
+
+
+def file_index(replay_dir: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Every price file by ticker, listed once (globbing per ticker is quadratic in the universe).
+
+    Same files and order as ``history_files`` / ``download_files``: group folders first, then
+    files at the top of yfinance-history/.
+    """
+    hist: dict[str, list[Path]] = {}
+    base = replay_dir / "yfinance-history"
+    for path in _find(base, "*/*.csv*") + _find(base, "*.csv*"):
+        hist.setdefault(_ticker_of(path), []).append(path)
+    down: dict[str, list[Path]] = {}
+    for path in _find(replay_dir / "yfinance-download", "*.csv*"):
+        down.setdefault(_ticker_of(path), []).append(path)
+    return hist, down
+
+
+def header(path: Path) -> str:
+    """The first line of a (gzipped) CSV, read without decompressing the rest."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as fh:  # type: ignore[operator]
+        return fh.readline().strip()
 
 
 def read_text(path: Path) -> str:
@@ -68,8 +96,10 @@ class ReplayPrices:
         calendars: dict[str, str | None] = (
             dict(instruments.select("ticker", "calendar").iter_rows()) if "calendar" in instruments.columns else {}
         )
+        hist_index, down_index = file_index(self.replay_dir)
+        single: list[tuple[str, Path, str | None]] = []  # one history file, no download: read in bulk
         for ticker in instruments["ticker"].to_list():
-            hist, down = history_files(self.replay_dir, ticker), download_files(self.replay_dir, ticker)
+            hist, down = hist_index.get(ticker, []), down_index.get(ticker, [])
             if not hist and not down:
                 failures[ticker] = f"no recorded price file under {self.replay_dir}"
                 continue
@@ -78,14 +108,58 @@ class ReplayPrices:
             except ValueError as exc:
                 failures[ticker] = str(exc)
                 continue
+            if len(hist) == 1 and not down:
+                single.append((ticker, hist[0], tz))
+                continue
             try:
                 parts.extend(self._read_ticker(ticker, hist, down, tz))
             except SourceError as exc:
                 failures[ticker] = exc.problem
             except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
                 failures[ticker] = f"unreadable file: {exc}"
+        bulk, fallback = self._read_bulk(single, starts)
+        parts.extend(bulk)
+        for ticker, path, tz in fallback:  # whatever the bulk read could not take: one by one, errors named
+            try:
+                parts.extend(self._read_ticker(ticker, [path], [], tz))
+            except SourceError as exc:
+                failures[ticker] = exc.problem
+            except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+                failures[ticker] = f"unreadable file: {exc}"
         frame = pl.concat(parts, how="vertical")
         return PriceFetch(clip_to_starts(frame, starts), failures)
+
+    def _read_bulk(
+        self, files: list[tuple[str, Path, str | None]], starts: dict[str, date | None]
+    ) -> tuple[list[pl.DataFrame], list[tuple[str, Path, str | None]]]:
+        """History files sharing a header and a time zone, parsed in one multi-file scan.
+
+        The same parser (``normalize_history``) runs once over all of them, with a ticker
+        column from the file name. Files it cannot take (another header, a bad date, a corrupt
+        gzip) are returned for the one-by-one path, which names the ticker and the problem.
+        """
+        groups: dict[tuple[str, str | None], list[tuple[str, Path, str | None]]] = {}
+        fallback: list[tuple[str, Path, str | None]] = []
+        for item in files:
+            try:
+                groups.setdefault((header(item[1]), item[2]), []).append(item)
+            except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+                fallback.append(item)
+        out: list[pl.DataFrame] = []
+        for (_, tz), items in groups.items():
+            if len(items) < 2:
+                fallback.extend(items)
+                continue
+            ticker_by_path = {str(path): ticker for ticker, path, _ in items}
+            try:
+                frame = pl.read_csv(
+                    [path for _, path, _ in items], infer_schema=False, include_file_paths="_path"
+                ).with_columns(pl.col("_path").replace_strict(ticker_by_path).alias("ticker"))
+                # rows before a ticker's load window are never needed: drop them before parsing
+                out.append(normalize_history_many(frame.drop("_path"), self.name, tz=tz, starts=starts))
+            except (SourceError, pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError):
+                fallback.extend(items)
+        return out, fallback
 
     def _read_ticker(self, ticker: str, hist: list[Path], down: list[Path], tz: str | None) -> list[pl.DataFrame]:
         """All rows of one ticker, whole history, in file order."""

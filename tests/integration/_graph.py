@@ -44,19 +44,26 @@ ALL_ASSET_KEYS = {
 
 
 def materialize(
-    warehouse: Path,
+    warehouse: Path | str,
     source: SourceResource,
     *,
+    lake_data: str = "",
     selection: Any = None,
     partition_key: str | None = SAMPLE_PARTITION,
     run_config: dict[str, Any] | None = None,
     raise_on_error: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
+    """Materialize ``selection`` (default: every asset and check) with explicit resources, in process.
+
+    ``warehouse`` is a DuckDB file or ``ducklake:<catalog>`` (data files under ``lake_data``).
+    """
     return dg.materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
-        resources={"warehouse": WarehouseResource(mode=source.source, path=str(warehouse)), "source": source},
+        resources={
+            "warehouse": WarehouseResource(mode=source.source, path=str(warehouse), lake_data=lake_data),
+            "source": source,
+        },
         partition_key=partition_key,
         run_config=run_config,
         instance=dg.DagsterInstance.ephemeral(),
