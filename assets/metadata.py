@@ -82,11 +82,8 @@ class LoadTally:
         self.lo = lo if self.lo is None or (lo is not None and lo < self.lo) else self.lo
         self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
         # the preview shows the newest rows seen
-        self.sample = (
-            pl.concat([self.sample, frame.sort(self.date_col, descending=True).head(10)])
-            .sort(self.date_col, descending=True)
-            .head(10)
-        )
+        newest = frame.top_k(10, by=self.date_col)
+        self.sample = pl.concat([self.sample, newest]).sort(self.date_col, descending=True).head(10)
 
     def metadata(self, **extra: Any) -> dict[str, Any]:
         sample = self.sample if self.sample is not None else pl.DataFrame()

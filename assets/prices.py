@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
 import polars as pl
 from pydantic import Field
 
@@ -25,7 +26,13 @@ from assets.quality.checks import (
     stop_if_blocking,
     suite_specs,
 )
-from assets.quality.profiles import flagged_share_profile, freshness_profile, history_profile, returns_profile
+from assets.quality.profiles import (
+    flagged_share_profile,
+    freshness_profile,
+    history_profile,
+    returns_profile,
+    tickers_with_moves,
+)
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
@@ -198,6 +205,44 @@ def raw_prices_daily(
     )
 
 
+RETURN_COLUMNS = ["ticker", "trade_date", "adj_close", "dividend", "split_ratio"]
+
+
+def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: list[str]) -> pl.DataFrame:
+    """``returns_profile`` of the staged rows in the context of what readers will see after the publish.
+
+    Whole histories (for the robust scale) are read only for tickers with a move to judge; the
+    others need just the close before their first staged date, so a daily load stays small.
+    """
+    staged = core.select(RETURN_COLUMNS)
+    partial = staged.filter(~pl.col("ticker").is_in(full))
+    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
+    con.register("_firsts", firsts.to_arrow())
+    try:
+        recent = con.execute(
+            f"""
+            WITH prev AS (
+                SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
+                WHERE c.trade_date < f.first GROUP BY c.ticker
+            )
+            SELECT {", ".join("c." + c for c in RETURN_COLUMNS)}
+            FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
+            WHERE c.trade_date >= coalesce(prev.d, f.first)
+            """
+        ).pl()
+    finally:
+        con.unregister("_firsts")
+    movers = tickers_with_moves(recent, staged)
+    if not movers:
+        return returns_profile(pl.DataFrame(schema=staged.schema), staged.head(0))
+    history = con.execute(
+        f"SELECT {', '.join(RETURN_COLUMNS)} FROM core.prices_daily WHERE list_contains(?, ticker)", [movers]
+    ).pl()
+    mine = staged.filter(pl.col("ticker").is_in(movers))
+    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), mine])
+    return returns_profile(after, mine)
+
+
 def reference_date(last_dates: pl.Series, live: bool) -> date:
     """Freshness is judged against today for live data, against the recording's end otherwise."""
     if live or last_dates.is_empty():
@@ -276,14 +321,7 @@ def prices_daily(
                         core if audit_cols is None else core.select(sorted(audit_cols & set(core.columns)))
                     )
                 if want is None or "returns_within_robust_bound" in want:
-                    # the staged rows in the context of what readers will see after the publish
-                    history = con.execute(
-                        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
-                        " WHERE list_contains(?, ticker)",
-                        [batch],
-                    ).pl()
-                    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), core.select(history.columns)])
-                    returns_parts.append(returns_profile(after, core))
+                    returns_parts.append(staged_returns(con, core, full))
                 del raw, core
         rejected = pl.concat(rejected_parts)
         flagged = pl.concat(flagged_parts)

@@ -289,13 +289,26 @@ def _sql_files(folder: str) -> list[Path]:
     return sorted((SQL_DIR / folder).glob("*.sql"))
 
 
+def _key_markers(sql: str) -> dict[str, tuple[str, ...]]:
+    """Keys declared as ``-- key: a, b`` inside a CREATE TABLE (large tables: unique by the write path)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+) \((.*?)\n\);", sql, flags=re.S):
+        found = re.search(r"--\s*key:\s*([\w ,]+?)\s*(?:\(|$)", body, flags=re.M)
+        if found:
+            out[table] = tuple(c.strip() for c in found.group(1).split(",") if c.strip())
+    return out
+
+
 @lru_cache(maxsize=1)
 def _reference() -> tuple[dict[str, TableRules], tuple[str, ...]]:
     """Build sql/schema in memory once: per table its rules, and constraint-free DDL for a lake."""
     con = duckdb.connect()
     try:
+        markers: dict[str, tuple[str, ...]] = {}
         for file in _sql_files("schema"):
-            con.execute(file.read_text())
+            text = file.read_text()
+            con.execute(text)
+            markers.update(_key_markers(text))
         rules: dict[str, TableRules] = {}
         tables = con.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
@@ -314,7 +327,9 @@ def _reference() -> tuple[dict[str, TableRules], tuple[str, ...]]:
                 " WHERE schema_name = ? AND table_name = ? ORDER BY constraint_index",
                 [schema, table],
             ).fetchall()
-            key = next((tuple(cols) for kind, cols, _ in cons if kind == "PRIMARY KEY"), ())
+            key = next((tuple(cols) for kind, cols, _ in cons if kind == "PRIMARY KEY"), ()) or markers.get(
+                f"{schema}.{table}", ()
+            )
             checks = tuple(expr for kind, _, expr in cons if kind == "CHECK")
             rules[f"{schema}.{table}"] = TableRules(key, checks)
             cols = con.execute(
@@ -380,10 +395,21 @@ class ConstraintViolation(duckdb.ConstraintException):
     """A staged frame breaks a key or CHECK of sql/schema on a DuckLake (which enforces neither)."""
 
 
-def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existing: bool) -> None:
-    """On a DuckLake: the table's CHECKs and key on the registered frame, before it is written."""
+def has_primary_key(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the table in this file has a PRIMARY KEY (files made before a key moved to the write path do)."""
+    schema, name = table.split(".", 1)
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
+        " AND schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existing: bool, checks: bool = True) -> None:
+    """The table's key (and, where the database does not enforce them, its CHECKs) on the registered frame."""
     rules = table_rules(table)
-    for expr in rules.checks:
+    for expr in rules.checks if checks else ():
         (bad,) = con.execute(f"SELECT count(*) FROM {view} WHERE NOT coalesce(({expr}), true)").fetchone()  # type: ignore[misc]
         if bad:
             raise ConstraintViolation(f"{table}: {bad} row(s) break CHECK({expr}); nothing written")
@@ -476,8 +502,11 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
         return 0
     _register(con, "_upsert_frame", frame)
     try:
-        if connection_is_lake(con):
-            _enforce(con, table, "_upsert_frame", check_existing=False)
+        lake = connection_is_lake(con)
+        if lake or not has_primary_key(con, table):
+            # no index to replace by: check the key (and on a lake the CHECKs) on the staged rows,
+            # then delete the rows holding those keys and insert
+            _enforce(con, table, "_upsert_frame", check_existing=False, checks=lake)
             key = table_rules(table).key
             if key:
                 cols = ", ".join(f'"{c}"' for c in key)
@@ -503,8 +532,9 @@ def replace_rows(
         return 0
     _register(con, "_replace_frame", frame)
     try:
-        if connection_is_lake(con):
-            _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true")
+        lake = connection_is_lake(con)
+        if lake or not has_primary_key(con, table):
+            _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true", checks=lake)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
         _unregister(con, "_replace_frame", frame)

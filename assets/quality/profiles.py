@@ -140,6 +140,27 @@ def returns_profile(
     )
 
 
+def tickers_with_moves(history: pl.DataFrame, staged: pl.DataFrame, news_floor: float = 0.25) -> list[str]:
+    """Tickers with a staged move beyond ``news_floor`` and no action: the only ones ``returns_profile`` can list.
+
+    ``history`` needs only the held rows from the last one before each ticker's first staged
+    date (the previous close), so a daily load need not read whole histories to find none.
+    """
+    if staged.is_empty():
+        return []
+    after = (
+        pl.concat([history.select(staged.columns), staged])
+        .filter(pl.col("adj_close") > 0)
+        .unique(["ticker", "trade_date"], keep="last")
+        .sort("ticker", "trade_date")
+        .with_columns((pl.col("adj_close").log() - pl.col("adj_close").log().shift(1).over("ticker")).alias("r"))
+    )
+    moves = after.join(staged.select("ticker", "trade_date"), on=["ticker", "trade_date"], how="semi").filter(
+        (pl.col("r").abs() > news_floor) & pl.col("split_ratio").is_null() & (pl.col("dividend").fill_null(0) == 0)
+    )
+    return sorted(moves["ticker"].unique().to_list())
+
+
 def recency_profile(frame: pl.DataFrame, key: str, date_col: str, as_of: date) -> pl.DataFrame:
     """Per ``key``, the newest ``date_col`` and the days from it to ``as_of``."""
     if frame.is_empty():
