@@ -65,9 +65,9 @@ class PriceRunConfig(dg.Config):
     )
 
 
-# Tickers per batch: a batch of 25-year daily histories is about 1.6 M rows, so memory stays
+# Tickers per batch: a batch of 25-year daily histories is about 1.3 M rows, so memory stays
 # bounded whatever the universe; everything here is per ticker, so batches never interact.
-BATCH_TICKERS = 250
+BATCH_TICKERS = 200
 
 
 def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:

@@ -14,6 +14,7 @@ the matching keys, then INSERT (docs/scaling.md).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -97,11 +98,19 @@ class WarehouseLockedError(RuntimeError):
     """Another process held the DuckDB file for longer than the wait allows."""
 
 
+def duckdb_config() -> dict[str, str]:
+    """DuckDB's memory limit (``CHINATECH_DUCKDB_MEMORY``, default 1GB): past it, joins and key checks spill to disk.
+
+    DuckDB's own default is 80% of RAM, which lets one large load take most of the machine.
+    """
+    return {"memory_limit": os.environ.get("CHINATECH_DUCKDB_MEMORY", "1GB")}
+
+
 def _open(location: str | Path, lake_data: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     if not is_lake(location):
-        return duckdb.connect(str(location), read_only=read_only)
+        return duckdb.connect(str(location), read_only=read_only, config=duckdb_config())
     kind, catalog = lake_catalog(location)
-    con = duckdb.connect(config=NO_AUTOLOAD)
+    con = duckdb.connect(config={**NO_AUTOLOAD, **duckdb_config()})
     try:
         con.execute(f"LOAD '{extension_file('ducklake')}'")
         if kind == "sqlite":
