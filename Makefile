@@ -24,9 +24,13 @@ $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	CHINATECH_SOURCE=sample $(BIN)/python -m orchestration.run
 
-## materialize every asset from CHINATECH_SOURCE (default live); TICKERS=a,b to refresh a few
+# User text (TICKERS, SQL) reaches the programs through the environment, never through the shell.
+export TICKERS SQL REBUILD
+
+## materialize every asset from CHINATECH_SOURCE (default live); TICKERS=a,b to refresh a few;
+## REBUILD=1 moves the warehouse file aside and builds it again
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m orchestration.run $(if $(TICKERS),--tickers $(TICKERS))
+	$(BIN)/python -m orchestration.run
 
 ## the whole test suite (CI runs this)
 test: install
@@ -43,7 +47,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 ## SQL on the warehouse: make query SQL="SELECT ..."
 query: install
-	$(BIN)/python -m orchestration.query "$(SQL)"
+	@$(BIN)/python -m orchestration.query
 
 ## speed and memory figures (not tests)
 bench: install

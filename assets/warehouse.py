@@ -185,16 +185,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(file.read_text())
 
 
-def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.DataFrame) -> int:
     if frame.is_empty():
         return 0
-    con.register("_upsert_frame", frame.to_arrow())
+    con.register("_frame", frame.to_arrow())
     try:
-        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
+        con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _frame")
     finally:
-        con.unregister("_upsert_frame")
+        con.unregister("_frame")
     return frame.height
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+    return _insert(con, "INSERT OR REPLACE", table, frame)
 
 
 def replace_rows(
@@ -206,14 +210,7 @@ def replace_rows(
 ) -> int:
     """Delete the rows matching ``where`` and insert ``frame``: a partition swap."""
     con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
-    if frame.is_empty():
-        return 0
-    con.register("_replace_frame", frame.to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
-    finally:
-        con.unregister("_replace_frame")
-    return frame.height
+    return _insert(con, "INSERT", table, frame)
 
 
 def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | None) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.sources.resource import DEFAULT_REPLAY_DIR, SourceResource
-from assets.warehouse import DEFAULT_DATA_DIR, WarehouseResource, default_warehouse, repo_path
+from assets.warehouse import DEFAULT_DATA_DIR, MODES, WarehouseResource, default_warehouse, repo_path
 
 
 def setting(name: str, default: str) -> str | dg.EnvVar:
@@ -34,9 +34,18 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
-def warehouse_file() -> Path:
-    """The warehouse file the settings point at (what the CLIs print, query and rebuild)."""
+def warehouse_file(mode: str | None = None) -> Path:
+    """The warehouse file the settings point at (what the CLIs run, query and rebuild).
+
+    CHINATECH_WAREHOUSE if set, else data/<mode or CHINATECH_SOURCE>.duckdb. With neither set, a reader
+    (``make query``) gets the newest existing mode file, so `make demo` then `make query` works.
+    """
     explicit = os.environ.get("CHINATECH_WAREHOUSE")
     if explicit:
         return repo_path(explicit)
-    return default_warehouse(os.environ.get("CHINATECH_SOURCE", "live"), os.environ.get("CHINATECH_DATA_DIR", "data"))
+    data_dir = os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR)
+    mode = mode or os.environ.get("CHINATECH_SOURCE")
+    if mode:
+        return default_warehouse(mode, data_dir)
+    existing = [default_warehouse(m, data_dir) for m in MODES if default_warehouse(m, data_dir).exists()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else default_warehouse("live", data_dir)

@@ -43,12 +43,17 @@ def ticker_config_ops(job: Any) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tickers", default="", help="comma-separated tickers (default: the whole universe)")
+    parser.add_argument(
+        "--tickers",
+        default=os.environ.get("TICKERS", ""),
+        help="comma-separated tickers, spaces allowed (default: $TICKERS, else the whole universe)",
+    )
     parser.add_argument("--full-refresh", action="store_true", help="reload whole price histories")
     parser.add_argument("--date", default=None, help="snapshot partition (default: today, UTC)")
     parser.add_argument(
         "--rebuild",
         action="store_true",
+        default=os.environ.get("REBUILD", "") not in ("", "0"),
         help="move the warehouse file aside (kept as <file>.replaced-<time>) and build it again from scratch",
     )
     args = parser.parse_args(argv)
@@ -59,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.definitions import defs
     from orchestration.resources import warehouse_file
 
-    warehouse = warehouse_file()
+    source = os.environ.get("CHINATECH_SOURCE", "live")
+    warehouse = warehouse_file(source)
     if args.rebuild and warehouse.exists():
         aside = warehouse.with_name(f"{warehouse.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
         warehouse.rename(aside)
@@ -75,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
     partition = args.date or datetime.now(UTC).date().isoformat()
     started = datetime.now(UTC)
-    source = os.environ.get("CHINATECH_SOURCE", "live")
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=partition,
