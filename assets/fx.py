@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import frame_metadata
+from assets.operations import AFTER_UPSTREAM, DAILY
 from assets.prices import CORE_PRICES
 from assets.quality.checks import audit, check_results, markdown_table, stop_if_blocking, suite_specs
 from assets.quality.record import record_outcomes, replace_anomalies
@@ -21,6 +22,8 @@ MAX_GAP_DAYS = 7
     key=FX_DAILY,
     deps=[CORE_PRICES],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=DAILY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
