@@ -160,7 +160,7 @@ def raw_sec_facts(
     ],
 )
 def capex(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
     universe = load_universe()
     filers = sec_filers(universe)
@@ -180,9 +180,15 @@ def capex(
     now = datetime.now(UTC)
     outcomes = audit("capex", combined)
     stop_if_blocking(CAPEX, outcomes)
+    # a run scoped to some tickers rewrites only their companies' rows (9888.HK -> BIDU)
+    companies = company_tickers(universe, filers, scope.tickers) if scope.tickers else None
+    if companies is not None:
+        combined = combined.filter(pl.col("ticker").is_in(companies))
+        issues = issues.filter(pl.col("ticker").is_in(companies))
+    where, params = ("true", []) if companies is None else ("list_contains(?, ticker)", [companies])
     with warehouse.transaction() as con:
-        replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), "true")
-        replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), "true")
+        replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), where, params)
+        replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), where, params)
         record_outcomes(con, "core.capex", outcomes, context.run.run_id)
         summary = table_summary(con, "core.capex", "period_end")
     context.log_event(
@@ -207,6 +213,13 @@ def capex(
             *check_results(CAPEX, outcomes),
         ],
     )
+
+
+def company_tickers(universe: pl.DataFrame, filers: pl.DataFrame, tickers: list[str]) -> list[str]:
+    """The tickers capex rows are kept under for these universe tickers (an SEC filer's HK line -> its ADR)."""
+    lines = universe.filter(pl.col("ticker").is_in(tickers)).select("ticker", "cik")
+    mapped = lines.join(filers.select("cik", pl.col("ticker").alias("company")), on="cik", how="left")
+    return sorted(set(mapped.select(pl.coalesce("company", "ticker"))["company"].to_list()))
 
 
 def _issue_check(name: str, rows: pl.DataFrame) -> dg.AssetCheckResult:

@@ -159,6 +159,8 @@ def fundamentals_snapshot(
     as_of = scope.snapshot_day(source.adapter)
     with warehouse.connect() as con:
         raw = con.execute("SELECT * FROM raw.fundamentals_info WHERE as_of_date = ?", [as_of]).pl()
+        if scope.tickers:  # a scoped run rebuilds only its tickers' rows of the day
+            raw = raw.filter(pl.col("ticker").is_in(scope.tickers))
         fx = con.execute("SELECT * FROM core.fx_daily").pl()
         closes = con.execute(
             "SELECT ticker, arg_max(close, trade_date) AS close FROM core.prices_daily"
@@ -178,7 +180,13 @@ def fundamentals_snapshot(
     outcomes = audit("fundamentals_snapshot", {"rows": snap, "price_gap": snapshot_price_profile(snap, closes)})
     stop_if_blocking(SNAPSHOT, outcomes)
     with warehouse.transaction() as con:
-        replace_rows(con, "core.fundamentals_snapshot", snap, "as_of_date = ?", [as_of])
+        replace_rows(
+            con,
+            "core.fundamentals_snapshot",
+            snap,
+            "as_of_date = ? AND (? OR list_contains(?, ticker))",
+            [as_of, not scope.tickers, scope.tickers],
+        )
         replace_anomalies(con, mismatches, snap["ticker"].to_list(), ["currency_mismatch"], on_date=as_of)
         record_outcomes(con, "core.fundamentals_snapshot", outcomes, context.run.run_id)
         summary = table_summary(con, "core.fundamentals_snapshot", "as_of_date")

@@ -363,8 +363,10 @@ def prices_daily(
         *suite_specs(PRICE_ANOMALIES, "price_anomalies"),
     ],
 )
-def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    universe = load_universe()
+def price_anomalies(
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    universe = select_tickers(load_universe(), scope.tickers)
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []
