@@ -23,11 +23,16 @@ EXAMPLE_QUERY = (
 
 
 def dagster_home() -> Path:
-    """$DAGSTER_HOME, defaulting to the git-ignored .dagster_home with the project's instance config."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home")))
+    """$DAGSTER_HOME, by default one per source mode (.dagster_home/<mode>), with the project's instance config.
+
+    One home per warehouse keeps run and check history of sample, replay and live apart.
+    """
+    default = REPO / ".dagster_home" / os.environ.get("CHINATECH_SOURCE", "live")
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    config, project = home / "dagster.yaml", REPO / "orchestration" / "dagster.yaml"
+    if not config.exists() or config.stat().st_mtime < project.stat().st_mtime:
+        shutil.copy(project, config)
     return home
 
 
