@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import duckdb
 import polars as pl
-from pydantic import Field
 
 from assets.loads import record_load, run_load
 from assets.metadata import LoadTally, frame_metadata
+from assets.operations import AFTER_UPSTREAM, DAILY, NETWORK_RETRY, Progress
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
     asset_with_checks,
@@ -34,6 +34,9 @@ from assets.quality.profiles import (
     tickers_with_moves,
 )
 from assets.quality.record import record_outcomes, replace_anomalies
+from assets.scope import RunScope
+from assets.sources.adapters import Source
+from assets.sources.base import PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, detect_anomalies
@@ -45,24 +48,27 @@ from assets.transforms.prices import (
     new_actions,
 )
 from assets.universe import load_universe, select_tickers
-from assets.warehouse import Staging, WarehouseResource, new_load_id, replace_rows, table_summary, upsert
+from assets.warehouse import (
+    Rows,
+    Staged,
+    Staging,
+    WarehouseResource,
+    change_counts,
+    new_load_id,
+    replace_rows,
+    table_summary,
+    upsert,
+)
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
 PRICE_ANOMALIES = dg.AssetKey(["dq", "price_anomalies"])
 
 
-class PriceRunConfig(dg.Config):
-    """Run config of every asset that fetches per ticker."""
+REJECTED_PRICES = dg.AssetKey(["dq", "rejected_prices"])
+FETCH_CHUNK = 50  # tickers per fetch call: progress is logged between chunks
 
-    tickers: list[str] = Field(
-        default=[],
-        description="Tickers to refresh (universe symbols such as 9888.HK or BIDU); empty = the whole universe.",
-    )
-    full_refresh: bool = Field(
-        default=False,
-        description="Reload whole price histories instead of the dates after those held (minus the overlap).",
-    )
+PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 
 
 # Tickers per batch: a batch of 25-year daily histories is about 1.3 M rows, so memory stays
@@ -84,6 +90,68 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     )
 
 
+def fetch_in_chunks(
+    context: dg.AssetExecutionContext,
+    adapter: Source,
+    universe: pl.DataFrame,
+    starts: dict[str, date | None],
+    progress: Progress | None = None,
+) -> PriceFetch:
+    """The adapter's fetch, a chunk of tickers at a time, logging `n/N tickers, rows, elapsed`."""
+    own = progress is None
+    progress = progress or Progress(context.log, "tickers", universe.height)
+    frames, conflicts, failures = [], [], {}
+    for chunk in universe.iter_slices(FETCH_CHUNK):
+        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]})
+        frames.append(got.frame)
+        conflicts.append(got.conflicts)
+        failures.update(got.failures)
+        progress.step(chunk.height, got.frame.height)
+    if own:
+        progress.done()
+    return PriceFetch(pl.concat(frames), failures, pl.concat(conflicts))
+
+
+def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str]) -> int:
+    """Rows of whole-reloaded tickers that readers have now and the new load no longer holds."""
+    if not tickers:
+        return 0
+    if isinstance(staged, Staged):
+        files = ", ".join(f"'{f}'" for f in staged.files) or "NULL"
+        source = f"(SELECT ticker, trade_date FROM read_parquet([{files}]))" if staged.files else None
+    else:
+        con.register("_reloaded_frame", staged.select("ticker", "trade_date").to_arrow())
+        source = "_reloaded_frame"
+    try:
+        kept = (
+            f" AND NOT EXISTS (SELECT 1 FROM {source} r WHERE r.ticker = p.ticker AND r.trade_date = p.trade_date)"
+            if source
+            else ""
+        )
+        (count,) = con.execute(
+            f"SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker){kept}", [tickers]
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        if not isinstance(staged, Staged):
+            con.unregister("_reloaded_frame")
+    return int(count)
+
+
+def run_summary(
+    requested: list[str], loaded: list[str], failures: dict[str, str], changes: dict[str, int]
+) -> dict[str, object]:
+    """What a load did, for the asset's metadata: tickers loaded, skipped, failed; rows by change."""
+    skipped = sorted(set(requested) - set(loaded) - set(failures))
+    return {
+        "tickers_loaded": len(loaded),
+        "tickers_skipped": dg.MetadataValue.text(", ".join(skipped) or "none (nothing new for them)"),
+        "tickers_failed": dg.MetadataValue.json(dict(sorted(failures.items()))),
+        "rows_inserted": changes["inserted"],
+        "rows_updated": changes["updated"],
+        "rows_unchanged": changes["unchanged"],
+    }
+
+
 @asset_with_checks(
     key=RAW_PRICES,
     group_name="raw",
@@ -99,17 +167,19 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
         dg.AssetCheckSpec("fetch_failures", asset=RAW_PRICES, description=FETCH_FAILURES_DESCRIPTION),
         *suite_specs(RAW_PRICES, "raw_prices_daily"),
     ],
+    retry_policy=NETWORK_RETRY,
+    freshness_policy=DAILY,
 )
 def raw_prices_daily(
     context: dg.AssetExecutionContext,
-    config: PriceRunConfig,
+    scope: RunScope,
     warehouse: WarehouseResource,
     source: SourceResource,
 ) -> Iterator[dg.MaterializeResult]:
-    universe = select_tickers(load_universe(), config.tickers)
+    universe = select_tickers(load_universe(), scope.tickers)
     tickers = universe["ticker"].to_list()
     held = held_stats(warehouse, tickers)
-    last = {} if config.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
+    last = {} if scope.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
     adapter = source.adapter
     load_id = new_load_id("raw_prices")
@@ -121,12 +191,13 @@ def raw_prices_daily(
     history_parts: list[pl.DataFrame] = []
     tally = LoadTally()
     audit_cols = audit_columns("raw_prices_daily", "rows")
+    progress = Progress(context.log, "tickers", len(tickers))
     with Staging() as staging:
         # fetch and stage batch by batch: memory holds one batch, the lock is not held while fetching
         for batch in ticker_batches(tickers):
             part = universe.filter(pl.col("ticker").is_in(batch))
             try:
-                fetched = adapter.fetch_prices(part, {t: starts[t] for t in batch})
+                fetched = fetch_in_chunks(context, adapter, part, starts, progress)
                 reload = new_actions(fetched.frame, last)
                 if reload:
                     context.log.info(f"new dividend or split, reloading whole history: {reload}")
@@ -139,7 +210,7 @@ def raw_prices_daily(
                     )
                     fetched.failures.update(again.failures)
             except SourceUnavailable as exc:
-                raise dg.Failure(description=str(exc)) from exc
+                raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
             failures.update(fetched.failures)
             reloaded.extend(reload)
             batch_full = sorted({t for t in batch if starts[t] is None} | set(reload))
@@ -152,6 +223,7 @@ def raw_prices_daily(
                 frame if audit_cols is None else frame.select([c for c in frame.columns if c in audit_cols])
             )
             del frame, fetched
+        progress.done()
         for ticker, problem in sorted(failures.items()):
             context.log.warning(f"{ticker}: {problem}")
 
@@ -170,6 +242,9 @@ def raw_prices_daily(
         stop_if_blocking(RAW_PRICES, outcomes)
         # publish
         with warehouse.transaction() as con:
+            changes = change_counts(
+                con, "raw.prices_daily", staging.get("raw"), ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
+            )
             upsert(con, "raw.prices_daily", staging.get("raw"))
             upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
             replace_anomalies(
@@ -200,6 +275,7 @@ def raw_prices_daily(
             full_reload_tickers=full,
             conflicting_duplicates=conflicts.height,
             **summary,
+            **run_summary(tickers, sorted(tally.keys), failures, changes),
         ),
         check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_PRICES, outcomes)]),
     )
@@ -254,6 +330,8 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
     key=CORE_PRICES,
     deps=[RAW_PRICES],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=DAILY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -344,6 +422,11 @@ def prices_daily(
         stop_if_blocking(CORE_PRICES, outcomes)
         # publish
         with warehouse.transaction() as con:
+            changes = {"inserted": 0, "updated": 0, "unchanged": 0}
+            for part in (staging.get("full"), staging.get("partial")):
+                got = change_counts(con, "core.prices_daily", part, ["ticker", "trade_date"], PRICE_COLUMNS)
+                changes = {k: changes[k] + got[k] for k in changes}
+            removed = rows_removed(con, staging.get("full"), full)
             # whole reloads replace the ticker's rows; incremental loads upsert their dates
             if full:
                 replace_rows(con, "core.prices_daily", staging.get("full"), "list_contains(?, ticker)", [full])
@@ -375,13 +458,22 @@ def prices_daily(
             )
             record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
             summary = table_summary(con, "core.prices_daily", "trade_date")
+            rejected_total = table_summary(con, "dq.rejected_prices", "trade_date")
     by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=REJECTED_PRICES,
+            metadata=frame_metadata(rejected, load_id=load_id, by_reason=by_reason, **rejected_total),
+        )
+    )
     yield dg.MaterializeResult(
         metadata=tally.metadata(
             load_id=load_id,
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
+            rows_removed_by_whole_reloads=removed,
             **summary,
+            **run_summary(loaded, sorted(tally.keys), load["failures"], changes),
         ),
         check_results=only_selected(
             context,
@@ -406,6 +498,7 @@ def prices_daily(
     key=PRICE_ANOMALIES,
     deps=[CORE_PRICES],
     group_name="dq",
+    automation_condition=AFTER_UPSTREAM,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -422,17 +515,19 @@ def prices_daily(
         *suite_specs(PRICE_ANOMALIES, "price_anomalies"),
     ],
 )
-def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
-    universe = load_universe()
+def price_anomalies(
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    universe = select_tickers(load_universe(), scope.tickers)
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []
         held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
         # a ticker of the universe that core has never held is reported as no_data
         absent = [t for t in universe["ticker"].to_list() if t not in held]
-        scope = sorted(set(loaded) | set(absent))
+        checked = sorted(set(loaded) | set(absent))
         found_parts, count_parts = [], []
-        for batch in ticker_batches(scope):  # every rule is per ticker: batches bound the memory
+        for batch in ticker_batches(checked):  # every rule is per ticker: batches bound the memory
             prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [batch]).pl()
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
             count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
@@ -442,7 +537,7 @@ def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         pl.concat(count_parts) if count_parts else pl.DataFrame(schema={"ticker": pl.String, "rows": pl.UInt32})
     )
     with warehouse.transaction() as con:
-        replace_anomalies(con, found, scope, kinds=list(KINDS))
+        replace_anomalies(con, found, checked, kinds=list(KINDS))
         anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
         outcomes = audit(
             "price_anomalies",
@@ -455,7 +550,7 @@ def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         summary = table_summary(con, "dq.price_anomalies", "trade_date")
     counts = dict(found.group_by("kind").len().rows())
     yield dg.MaterializeResult(
-        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(scope), **summary),
+        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(checked), **summary),
         check_results=only_selected(
             context,
             [

@@ -557,3 +557,30 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
         return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}
+
+
+def change_counts(
+    con: duckdb.DuckDBPyConnection, table: str, frame: Rows, keys: list[str], columns: list[str]
+) -> dict[str, int]:
+    """How a write of ``frame`` (a frame or staged files) will change ``table``: rows inserted, updated, unchanged.
+
+    Run inside the publishing transaction before the write, so the counts describe that write.
+    """
+    if frame.is_empty():
+        return {"inserted": 0, "updated": 0, "unchanged": 0}
+    (empty,) = con.execute(f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)").fetchone()  # type: ignore[misc]
+    if empty:  # a first load: every row is new, no join of millions of rows needed
+        return {"inserted": frame.height, "updated": 0, "unchanged": 0}
+    _register(con, "_staged", frame)
+    try:
+        on = " AND ".join(f"s.{k} = t.{k}" for k in keys)
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in columns) or "false"
+        inserted, updated, unchanged = con.execute(
+            f"SELECT count(*) FILTER (WHERE t.{keys[0]} IS NULL),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND ({differs})),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND NOT ({differs}))"
+            f" FROM _staged s LEFT JOIN {table} t ON {on}"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        _unregister(con, "_staged", frame)
+    return {"inserted": inserted, "updated": updated, "unchanged": unchanged}

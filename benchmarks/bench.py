@@ -168,6 +168,7 @@ def _materialize(
 ) -> dict[str, Any]:
     import dagster as dg
 
+    from assets.scope import RunScope
     from assets.sources.resource import SourceResource
     from assets.warehouse import WarehouseResource
     from orchestration.definitions import ASSET_MODULES
@@ -178,7 +179,6 @@ def _materialize(
     selection = dg.AssetSelection.assets(*keys)
     if not checks:
         selection = dg.AssetSelection.assets(*keys[:2]).without_checks()
-    run_config = {"ops": {"raw__prices_daily": {"config": {"tickers": tickers or []}}}}
     start = time.perf_counter()
     result = dg.materialize(
         [*assets, *all_checks],
@@ -186,8 +186,8 @@ def _materialize(
         resources={
             "warehouse": WarehouseResource(mode="replay", path=warehouse, lake_data=lake_data),
             "source": SourceResource(source="replay", replay_dir=str(data)),
+            "scope": RunScope(tickers=tickers or []),
         },
-        run_config=run_config,
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

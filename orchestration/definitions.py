@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, prices
-from orchestration.jobs import all_assets_job
+from assets import capex, fundamentals, fx, prices, records
+from orchestration.jobs import JOBS
 from orchestration.resources import build_resources
-from orchestration.schedules import daily_refresh
+from orchestration.schedules import SCHEDULES
 
 ASSET_MODULES = [prices, fx, fundamentals, capex]
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    assets=[*dg.load_assets_from_modules(ASSET_MODULES), *records.SPECS],
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
-    jobs=[all_assets_job],
-    schedules=[daily_refresh],
+    jobs=JOBS,
+    schedules=SCHEDULES,
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

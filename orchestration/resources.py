@@ -7,8 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.scope import RunScope
 from assets.sources.resource import DEFAULT_REPLAY_DIR, SourceResource
-from assets.warehouse import DEFAULT_DATA_DIR, WarehouseResource, default_warehouse, is_lake, lake_catalog, repo_path
+from assets.warehouse import (
+    DEFAULT_DATA_DIR,
+    MODES,
+    WarehouseResource,
+    default_warehouse,
+    is_lake,
+    lake_catalog,
+    repo_path,
+)
 
 
 def setting(name: str, default: str) -> str | dg.EnvVar:
@@ -25,7 +34,10 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             path=setting("CHINATECH_WAREHOUSE", ""),
             data_dir=setting("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
             lake_data=setting("CHINATECH_LAKE_DATA", ""),
+            lock_wait_seconds=float(os.environ.get("CHINATECH_LOCK_WAIT_SECONDS", "120")),
         ),
+        # set per run in the launchpad (resources: scope: config: tickers, full_refresh, as_of)
+        "scope": RunScope.configure_at_launch(),
         "source": SourceResource(
             source=setting("CHINATECH_SOURCE", "live"),
             replay_dir=setting("CHINATECH_REPLAY_DIR", DEFAULT_REPLAY_DIR),
@@ -43,11 +55,21 @@ def warehouse_location() -> str:
     return str(warehouse_file())
 
 
-def warehouse_file() -> Path:
-    """The warehouse file the settings point at (what the CLIs print, query and rebuild); a lake's catalog file."""
+def warehouse_file(mode: str | None = None) -> Path:
+    """The warehouse file the settings point at (what the CLIs run, query and rebuild).
+
+    CHINATECH_WAREHOUSE if set, else data/<mode or CHINATECH_SOURCE>.duckdb. With neither set, a reader
+    (``make query``) gets the newest existing mode file, so `make demo` then `make query` works.
+    A DuckLake's path is its catalog file.
+    """
     explicit = os.environ.get("CHINATECH_WAREHOUSE")
     if explicit and is_lake(explicit):
         return lake_catalog(explicit)[1]
     if explicit:
         return repo_path(explicit)
-    return default_warehouse(os.environ.get("CHINATECH_SOURCE", "live"), os.environ.get("CHINATECH_DATA_DIR", "data"))
+    data_dir = os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR)
+    mode = mode or os.environ.get("CHINATECH_SOURCE")
+    if mode:
+        return default_warehouse(mode, data_dir)
+    existing = [default_warehouse(m, data_dir) for m in MODES if default_warehouse(m, data_dir).exists()]
+    return max(existing, key=lambda p: p.stat().st_mtime) if existing else default_warehouse("live", data_dir)

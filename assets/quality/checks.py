@@ -29,6 +29,9 @@ def asset_with_checks(
     description: str,
     deps: Iterable[dg.AssetKey] = (),
     pool: str | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
+    freshness_policy: dg.FreshnessPolicy | None = None,
+    automation_condition: dg.AutomationCondition | None = None,
 ) -> Callable:
     """``@dg.asset`` whose checks a run may leave out (``AssetSelection.without_checks()``).
 
@@ -37,9 +40,20 @@ def asset_with_checks(
     """
     return dg.multi_asset(
         name=key.to_python_identifier(),
-        specs=[dg.AssetSpec(key, deps=list(deps), group_name=group_name, kinds=kinds, description=description)],
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=list(deps),
+                group_name=group_name,
+                kinds=kinds,
+                description=description,
+                freshness_policy=freshness_policy,
+                automation_condition=automation_condition,
+            )
+        ],
         check_specs=check_specs,
         pool=pool,
+        retry_policy=retry_policy,
         can_subset=True,
     )
 
@@ -162,6 +176,7 @@ def stop_if_blocking(asset_key: dg.AssetKey, outcomes: Iterable[Outcome]) -> Non
             f"the warehouse is as it was before this step. {detail}"
         ),
         metadata={f"{o.name} offending rows": dg.MetadataValue.md(_offending_md(o)) for o in failed},
+        allow_retries=False,
     )
 
 

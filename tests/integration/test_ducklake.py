@@ -95,7 +95,7 @@ def test_ducklake_rerun_is_idempotent(lake_run, tmp_path: Path) -> None:
     assert first.success
     with connect_waiting(location, read_only=True, lake_data=data) as lake:
         before = {t: stable(lake, t) for t in ("raw.prices_daily", "core.prices_daily", "dq.price_anomalies")}
-    again = materialize(location, sample_source(tmp_path), lake_data=data, selection=[RAW_PRICES], partition_key=None)
+    again = materialize(location, sample_source(tmp_path), lake_data=data, selection=[RAW_PRICES])
     assert again.success, failure_messages(again)
     with connect_waiting(location, read_only=True, lake_data=data) as lake:
         for table, frame in before.items():
@@ -127,7 +127,7 @@ def test_sqlite_catalog(tmp_path: Path) -> None:
     """A catalog in a SQLite file (several processes can open it) runs the price assets too."""
     location = f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}"
     files = str(tmp_path / "files")
-    result = materialize(location, sample_source(tmp_path), lake_data=files, selection=[RAW_PRICES], partition_key=None)
+    result = materialize(location, sample_source(tmp_path), lake_data=files, selection=[RAW_PRICES])
     assert result.success, failure_messages(result)
     with connect_waiting(location, read_only=True, lake_data=str(tmp_path / "files")) as lake:
         assert lake.execute("SELECT count(*) FROM raw.prices_daily").fetchone()[0] > 1000
