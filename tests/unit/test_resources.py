@@ -42,8 +42,11 @@ def test_one_scope_setting_reaches_every_asset_that_takes_tickers() -> None:
         if "scope" in getattr(a, "required_resource_keys", set())
     )
     assert takers == [
+        "core/capex",
         "core/financials_annual",
         "core/fundamentals_snapshot",
+        "core/fx_daily",
+        "dq/price_anomalies",
         "raw/fundamentals_info",
         "raw/prices_daily",
         "raw/sec_facts",
