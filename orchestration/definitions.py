@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, prices
+from assets import capex, fundamentals, fx, prices, publish
 from orchestration.jobs import all_assets_job
 from orchestration.resources import build_resources
 from orchestration.schedules import daily_refresh
 
-ASSET_MODULES = [prices, fx, fundamentals, capex]
+# publish last: its reader_snapshot asset depends on every leaf of the others (assets/publish.py PUBLISH_AFTER)
+ASSET_MODULES = [prices, fx, fundamentals, capex, publish]
 
 
 defs = dg.Definitions(

@@ -29,6 +29,7 @@ SNAPSHOT = dg.AssetKey(["core", "fundamentals_snapshot"])
 FINANCIALS = dg.AssetKey(["core", "financials_annual"])
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
+READER_SNAPSHOT = dg.AssetKey(["publish", "reader_snapshot"])
 
 ALL_ASSET_KEYS = {
     RAW_PRICES,
@@ -40,6 +41,7 @@ ALL_ASSET_KEYS = {
     FINANCIALS,
     RAW_SEC_FACTS,
     CAPEX,
+    READER_SNAPSHOT,
 }
 
 
