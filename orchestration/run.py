@@ -101,10 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
     print(f"source: {source}  warehouse: {warehouse}")
     if result.success:
+        from assets.publish import reader_file
         from assets.warehouse import connect_waiting
 
+        snapshot = reader_file(warehouse)
+        print(f"snapshot for readers (make query, make sql, notebooks, BI tools): {snapshot}")
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with connect_waiting(warehouse, read_only=True) as con:
+        with connect_waiting(snapshot if snapshot.exists() else warehouse, read_only=True) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 
