@@ -45,6 +45,7 @@ PUBLISH_AFTER = [dg.AssetKey(["dq", "price_anomalies"]), dg.AssetKey(["core", "c
 # Tables with this DATE column are written per year of it (the big, date-keyed tables).
 PARTITION_COLUMN = "trade_date"
 WHOLE = "all"
+READ_ONLY = 0o444
 _ROW = "_snapshot_row"
 
 
@@ -192,6 +193,7 @@ def _write_partitions(
                 f"COPY (SELECT * FROM {ident(schema, table)} WHERE {_where(key)}) TO {literal(tmp)}"
                 " (FORMAT parquet, COMPRESSION zstd)"
             )
+            os.chmod(tmp, READ_ONLY)
             os.replace(tmp, path)
             written = True
         out.append(Partition(name, key, rows, digest, rel, written, path.stat().st_size))
@@ -384,6 +386,9 @@ def publish_snapshot(
                 indent=1,
             )
         )
+        # read-only on disk: a tool opening it read-write fails at once, instead of leaving a WAL
+        # beside it that the next reader file would inherit
+        os.chmod(tmp_reader, READ_ONLY)
         _fsync(tmp_reader)
         os.replace(tmp_reader, reader)  # the swap: readers opening the file now get this publish
         _fsync(reader.parent)
@@ -409,10 +414,16 @@ def publish_snapshot(
     return result
 
 
-def _partition_table(partitions: Iterable[Partition]) -> str:
-    lines = ["| table | partition | rows | bytes |", "|---|---|---:|---:|"]
-    lines += [f"| {p.table} | {p.key} | {p.rows} | {p.bytes} |" for p in partitions]
-    return "\n".join(lines[:202])
+def _table_summary(partitions: Iterable[Partition]) -> str:
+    """Per table: rows, files, files rewritten by this publish, bytes (the asset's preview)."""
+    per: dict[str, list[Partition]] = {}
+    for p in partitions:
+        per.setdefault(p.table, []).append(p)
+    lines = ["| table | rows | files | rewritten | bytes |", "|---|---:|---:|---:|---:|"]
+    for table, ps in sorted(per.items()):
+        rewritten = sum(p.written for p in ps)
+        lines.append(f"| {table} | {sum(p.rows for p in ps)} | {len(ps)} | {rewritten} | {sum(p.bytes for p in ps)} |")
+    return "\n".join(lines)
 
 
 @dg.asset(
@@ -444,6 +455,6 @@ def reader_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "snapshot_bytes": dg.MetadataValue.int(result.snapshot_bytes),
             "files_removed": dg.MetadataValue.int(result.files_removed),
             "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
-            "rewritten": dg.MetadataValue.md(_partition_table(result.written)),
+            "preview": dg.MetadataValue.md(_table_summary(result.partitions)),
         }
     )
