@@ -35,13 +35,28 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from assets.operations import AFTER_UPSTREAM
 from assets.warehouse import WarehouseResource, connect_waiting, held_mode
 
 READER_SNAPSHOT = dg.AssetKey(["publish", "reader_snapshot"])
-# The leaves of the graph: publishing after them means after every other asset of the run, and
-# a failure anywhere upstream skips the publish. A test checks no asset is left out. Keys, not
-# imports of the asset modules, so readers (make query) load this module without the graph.
-PUBLISH_AFTER = [dg.AssetKey(["dq", "price_anomalies"]), dg.AssetKey(["core", "capex"])]
+# Every other asset, as a direct dependency: in any job that selects the publish (all_assets, prices,
+# fundamentals, filings) it runs after every selected step, and a failure anywhere skips it. A test
+# checks none is left out. Keys, not imports of the asset modules, so readers (make query) load
+# this module without the graph.
+PUBLISH_AFTER = [
+    dg.AssetKey(path)
+    for path in (
+        ["raw", "prices_daily"],
+        ["core", "prices_daily"],
+        ["dq", "price_anomalies"],
+        ["core", "fx_daily"],
+        ["raw", "fundamentals_info"],
+        ["core", "fundamentals_snapshot"],
+        ["core", "financials_annual"],
+        ["raw", "sec_facts"],
+        ["core", "capex"],
+    )
+]
 # Tables with this DATE column are written per year of it (the big, date-keyed tables).
 PARTITION_COLUMN = "trade_date"
 WHOLE = "all"
@@ -432,11 +447,12 @@ def _table_summary(partitions: Iterable[Partition]) -> str:
     group_name="publish",
     kinds={"duckdb", "parquet"},
     pool="duckdb",
+    automation_condition=AFTER_UPSTREAM,
     description=(
         "The read-only snapshot readers open while runs write: data/<mode>.read.duckdb (views over "
         "Parquet partitions in data/<mode>.snapshot, plus every view and macro of the warehouse). "
-        "Runs last, so a run that fails anywhere upstream never publishes; only partitions whose "
-        "content changed are rewritten, and the reader file is swapped in atomically."
+        "The last step of every job, so a run that fails anywhere upstream never publishes; only "
+        "partitions whose content changed are rewritten, and the reader file is swapped in atomically."
     ),
 )
 def reader_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

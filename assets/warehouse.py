@@ -220,3 +220,27 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
         return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}
+
+
+def change_counts(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: list[str], columns: list[str]
+) -> dict[str, int]:
+    """How a write of ``frame`` will change ``table``: rows inserted, updated and unchanged (by key).
+
+    Run inside the publishing transaction before the write, so the counts describe that write.
+    """
+    if frame.is_empty():
+        return {"inserted": 0, "updated": 0, "unchanged": 0}
+    con.register("_staged", frame.select(*keys, *columns).to_arrow())
+    try:
+        on = " AND ".join(f"s.{k} = t.{k}" for k in keys)
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in columns) or "false"
+        inserted, updated, unchanged = con.execute(
+            f"SELECT count(*) FILTER (WHERE t.{keys[0]} IS NULL),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND ({differs})),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND NOT ({differs}))"
+            f" FROM _staged s LEFT JOIN {table} t ON {on}"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        con.unregister("_staged")
+    return {"inserted": inserted, "updated": updated, "unchanged": unchanged}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.scope import RunScope
 from assets.sources.resource import DEFAULT_REPLAY_DIR, SourceResource
 from assets.warehouse import DEFAULT_DATA_DIR, MODES, WarehouseResource, default_warehouse, repo_path
 
@@ -52,6 +53,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             data_dir=setting("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
             lock_wait_seconds=lock_wait_seconds(),
         ),
+        # set per run in the launchpad (resources: scope: config: tickers, full_refresh, as_of)
+        "scope": RunScope.configure_at_launch(),
         "source": SourceResource(
             source=setting("CHINATECH_SOURCE", "live"),
             replay_dir=setting("CHINATECH_REPLAY_DIR", DEFAULT_REPLAY_DIR),

@@ -242,8 +242,7 @@ def _prices_run(warehouse: Path, tmp: Path):
         warehouse,
         sample_source(tmp),
         selection=[RAW_PRICES, CORE_PRICES, PRICE_ANOMALIES, READER_SNAPSHOT],
-        partition_key=None,
-        run_config={"ops": {"raw__prices_daily": {"config": {"tickers": ["9888.HK"]}}}},
+        tickers=["9888.HK"],
     )
 
 
