@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # orchestration/run.py and ui.py create it with the project's instance config.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query bench bench-small clean
+.PHONY: install demo run test lint ui query sql snapshot backup restore bench bench-small clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	CHINATECH_SOURCE=sample $(BIN)/python -m orchestration.run
 
-# User text (TICKERS, SQL) reaches the programs through the environment, never through the shell.
-export TICKERS SQL REBUILD PORT
+# User text (TICKERS, SQL, FILE) reaches the programs through the environment, never through the shell.
+export TICKERS SQL REBUILD PORT FILE
 
 ## materialize every asset from CHINATECH_SOURCE (default live); TICKERS=a,b to refresh a few;
 ## REBUILD=1 moves the warehouse file aside and builds it again
@@ -42,9 +42,25 @@ lint: install
 ui: install
 	$(BIN)/python -m orchestration.ui
 
-## SQL on the warehouse: make query SQL="SELECT ..."
+## SQL on the reader snapshot (works while a run writes): make query SQL="SELECT ..."
 query: install
 	@$(BIN)/python -m orchestration.query
+
+## an interactive DuckDB shell (read-only) on the reader snapshot
+sql: install
+	@$(BIN)/python -m orchestration.sql
+
+## publish the reader snapshot now (every successful run does it as its last step)
+snapshot: install
+	@$(BIN)/python -m orchestration.snapshot
+
+## a consistent copy of the warehouse: data/backups/<mode>-<UTC time>.duckdb
+backup: install
+	@$(BIN)/python -m orchestration.backup
+
+## replace the warehouse with a backup of the same source mode: make restore FILE=data/backups/...
+restore: install
+	@$(BIN)/python -m orchestration.backup --restore
 
 ## Performance: the load against DuckDB's floor and a pandas+SQLite peer at 2,000 tickers (docs/performance.md);
 ## prints a table and writes bench/results.json, asserts nothing. bench-small is the CI-sized run, part of make test.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, prices, records
+from assets import capex, fundamentals, fx, prices, publish, records
 from orchestration.jobs import JOBS
 from orchestration.resources import build_resources
 from orchestration.schedules import SCHEDULES
 
-ASSET_MODULES = [prices, fx, fundamentals, capex]
+# publish last: its reader_snapshot asset depends on every other asset (assets/publish.py PUBLISH_AFTER)
+ASSET_MODULES = [prices, fx, fundamentals, capex, publish]
 
 
 defs = dg.Definitions(

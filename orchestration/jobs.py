@@ -1,7 +1,8 @@
 """Jobs: everything, and the three kinds of work that run on their own clocks.
 
 None is partitioned, so each runs to the end when launched from the UI with its defaults. All
-use the in-process executor: DuckDB takes one writer, and steps are short.
+use the in-process executor: DuckDB takes one writer, and steps are short. Each ends with
+publish/reader_snapshot, so readers see every successful run and never a failed one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from assets.capex import CAPEX, RAW_SEC_FACTS
 from assets.fundamentals import FINANCIALS, RAW_INFO, SNAPSHOT
 from assets.fx import FX_DAILY
 from assets.prices import CORE_PRICES, PRICE_ANOMALIES, RAW_PRICES
+from assets.publish import READER_SNAPSHOT
 
 
 def run_tags() -> dict[str, str]:
@@ -42,17 +44,17 @@ all_assets_job = _job(
 )
 prices_job = _job(
     "prices",
-    dg.AssetSelection.assets(RAW_PRICES, CORE_PRICES, PRICE_ANOMALIES, FX_DAILY),
+    dg.AssetSelection.assets(RAW_PRICES, CORE_PRICES, PRICE_ANOMALIES, FX_DAILY, READER_SNAPSHOT),
     "Daily bars, their flags and FX rates (the market-close schedules run it per market).",
 )
 fundamentals_job = _job(
     "fundamentals",
-    dg.AssetSelection.assets(RAW_INFO, SNAPSHOT, FINANCIALS),
+    dg.AssetSelection.assets(RAW_INFO, SNAPSHOT, FINANCIALS, READER_SNAPSHOT),
     "Today's .info snapshot of every equity and the annual statements.",
 )
 filings_job = _job(
     "filings",
-    dg.AssetSelection.assets(RAW_SEC_FACTS, CAPEX),
+    dg.AssetSelection.assets(RAW_SEC_FACTS, CAPEX, READER_SNAPSHOT),
     "SEC company facts and capex from filings, with the yfinance and curated fallbacks.",
 )
 JOBS = [all_assets_job, prices_job, fundamentals_job, filings_job]

@@ -25,6 +25,32 @@ def setting(name: str, default: str) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def lock_wait_seconds() -> float:
+    """CHINATECH_LOCK_WAIT_SECONDS: how long a process waits for another's lock on the warehouse file.
+
+    Parsed here (Dagster has no float EnvVar), so a typo fails at load time naming the variable.
+    """
+    default = float(WarehouseResource.model_fields["lock_wait_seconds"].default)
+    raw = os.environ.get("CHINATECH_LOCK_WAIT_SECONDS", "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(
+            f"CHINATECH_LOCK_WAIT_SECONDS={raw!r}: expected a number of seconds >= 0 (default {default:g})"
+        )
+    return value
+
+
+def backup_dir() -> Path:
+    """CHINATECH_BACKUP_DIR, else <data dir>/backups."""
+    data_dir = os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR)
+    return repo_path(os.environ.get("CHINATECH_BACKUP_DIR") or f"{data_dir}/backups")
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     """The warehouse and the source read the same CHINATECH_SOURCE: a file only ever gets one mode."""
     data_dir = os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR)
@@ -34,7 +60,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             path=setting("CHINATECH_WAREHOUSE", ""),
             data_dir=setting("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
             lake_data=setting("CHINATECH_LAKE_DATA", ""),
-            lock_wait_seconds=float(os.environ.get("CHINATECH_LOCK_WAIT_SECONDS", "120")),
+            lock_wait_seconds=lock_wait_seconds(),
         ),
         # set per run in the launchpad (resources: scope: config: tickers, full_refresh, as_of)
         "scope": RunScope.configure_at_launch(),

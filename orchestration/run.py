@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.resources import warehouse_file, warehouse_location
+    from orchestration.resources import warehouse_file
 
     source = os.environ.get("CHINATECH_SOURCE", "live")
     warehouse = warehouse_file(source)
@@ -121,11 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         for line in failure_lines(result):
             print(line, file=sys.stderr)
     if result.success:
+        from assets.publish import reader_file
         from assets.warehouse import connect_waiting
 
+        snapshot = reader_file(warehouse)
+        print(f"snapshot for readers (make query, make sql, notebooks, BI tools): {snapshot}")
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        lake_data = os.environ.get("CHINATECH_LAKE_DATA", "")
-        with connect_waiting(warehouse_location(), read_only=True, lake_data=lake_data) as con:
+        with connect_waiting(snapshot if snapshot.exists() else warehouse, read_only=True) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 

@@ -32,6 +32,7 @@ RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
 REJECTED_PRICES = dg.AssetKey(["dq", "rejected_prices"])
 CAPEX_ISSUES = dg.AssetKey(["dq", "capex_issues"])
+READER_SNAPSHOT = dg.AssetKey(["publish", "reader_snapshot"])
 
 ALL_ASSET_KEYS = {
     RAW_PRICES,
@@ -45,6 +46,7 @@ ALL_ASSET_KEYS = {
     CAPEX,
     REJECTED_PRICES,  # reported by core/prices_daily and core/capex beside their own
     CAPEX_ISSUES,
+    READER_SNAPSHOT,
 }
 
 

@@ -42,8 +42,11 @@ def test_one_scope_setting_reaches_every_asset_that_takes_tickers() -> None:
         if "scope" in getattr(a, "required_resource_keys", set())
     )
     assert takers == [
+        "core/capex",
         "core/financials_annual",
         "core/fundamentals_snapshot",
+        "core/fx_daily",
+        "dq/price_anomalies",
         "raw/fundamentals_info",
         "raw/prices_daily",
         "raw/sec_facts",
@@ -51,3 +54,16 @@ def test_one_scope_setting_reaches_every_asset_that_takes_tickers() -> None:
     fields = RunScope.model_fields
     assert set(fields) == {"tickers", "full_refresh", "as_of"}
     assert all(f.description for f in fields.values())
+
+
+def test_lock_wait_is_a_setting(monkeypatch) -> None:
+    from orchestration.resources import build_resources, lock_wait_seconds
+
+    monkeypatch.delenv("CHINATECH_LOCK_WAIT_SECONDS", raising=False)
+    assert lock_wait_seconds() == 120.0
+    monkeypatch.setenv("CHINATECH_LOCK_WAIT_SECONDS", "7.5")
+    assert build_resources()["warehouse"].lock_wait_seconds == 7.5
+    for bad in ("soon", "-1", "nan", "inf"):
+        monkeypatch.setenv("CHINATECH_LOCK_WAIT_SECONDS", bad)
+        with pytest.raises(ValueError, match="CHINATECH_LOCK_WAIT_SECONDS"):
+            lock_wait_seconds()
