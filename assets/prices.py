@@ -76,6 +76,15 @@ PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 BATCH_TICKERS = 200
 
 
+# A batch's rows: the range lets DuckDB skip row groups by their min/max (rows are written batch by
+# batch, so a batch's tickers sit together); list_contains then picks the exact tickers.
+IN_BATCH = "ticker BETWEEN ? AND ? AND list_contains(?, ticker)"
+
+
+def in_batch(tickers: list[str]) -> list[object]:
+    return [min(tickers, default=""), max(tickers, default=""), tickers]
+
+
 def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:
     for i in range(0, len(tickers), size):
         yield tickers[i : i + size]
@@ -299,12 +308,13 @@ def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: lis
             f"""
             WITH prev AS (
                 SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
-                WHERE c.trade_date < f.first GROUP BY c.ticker
+                WHERE c.trade_date < f.first AND c.ticker BETWEEN $1 AND $2 GROUP BY c.ticker
             )
             SELECT {", ".join("c." + c for c in RETURN_COLUMNS)}
             FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
-            WHERE c.trade_date >= coalesce(prev.d, f.first)
-            """
+            WHERE c.trade_date >= coalesce(prev.d, f.first) AND c.ticker BETWEEN $1 AND $2
+            """,
+            in_batch(firsts["ticker"].to_list())[:2],
         ).pl()
     finally:
         con.unregister("_firsts")
@@ -382,7 +392,7 @@ def prices_daily(
             # stage, one batch of tickers at a time (every rule here is per ticker)
             for batch in ticker_batches(loaded):
                 raw = con.execute(
-                    "SELECT * FROM raw.prices_daily WHERE load_id = ? AND list_contains(?, ticker)", [load_id, batch]
+                    f"SELECT * FROM raw.prices_daily WHERE load_id = ? AND {IN_BATCH}", [load_id, *in_batch(batch)]
                 ).pl()
                 core, rejected, flagged = build_core(raw, universe)
                 core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
@@ -528,7 +538,7 @@ def price_anomalies(
         checked = sorted(set(loaded) | set(absent))
         found_parts, count_parts = [], []
         for batch in ticker_batches(checked):  # every rule is per ticker: batches bound the memory
-            prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [batch]).pl()
+            prices = con.execute(f"SELECT * FROM core.prices_daily WHERE {IN_BATCH}", in_batch(batch)).pl()
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
             count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
             del prices

@@ -275,6 +275,7 @@ def report(results: dict[str, Any]) -> str:
     floor = f["floor_s"]
     lines = [
         f"rows: {f['rows']:,} ({f['tickers']} tickers x {f['days']} days); machine: {f['machine']}",
+        f"load average (1/5/15 min) at start {f['load_avg_start']}, at end {f['load_avg_end']}",
         "",
         f"| {'figure':<28} | {'seconds':>8} | {'vs floor':>8} | {'peak RSS MB':>11} | target |",
         f"|{'-' * 30}|{'-' * 10}|{'-' * 10}|{'-' * 13}|--------|",
@@ -379,6 +380,7 @@ def main() -> None:
     timeout = 3600.0
     f: dict[str, Any] = {"tickers": tickers, "days": years * TRADING_DAYS_PER_YEAR, "machine": machine()}
     f["date"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    f["load_avg_start"] = [round(x, 2) for x in os.getloadavg()]  # other processes on the machine skew wall times
     rss: dict[str, float] = {}
     per_step: dict[str, Any] = {}
 
@@ -416,6 +418,7 @@ def main() -> None:
         )
     f["peak_rss_mb"] = rss
     f["steps_s"] = per_step
+    f["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     f["ratios"] = ratios(f)
     text = report(f)
     print()

@@ -126,8 +126,10 @@ def audit_columns(suite: str, on: str = "rows") -> set[str] | None:
 
 
 def keep_columns(frame: pl.DataFrame, columns: set[str] | None) -> pl.DataFrame:
-    """``frame`` cut to ``columns`` (``audit_columns``); None keeps all."""
-    return frame if columns is None else frame.select([c for c in frame.columns if c in columns])
+    """``frame`` cut to ``columns`` (``audit_columns``), text as categories (a 12 M-row ticker column costs
+    50 MB instead of 300); None keeps all."""
+    kept = frame if columns is None else frame.select([c for c in frame.columns if c in columns])
+    return kept.with_columns(pl.col(c).cast(pl.Categorical) for c, t in kept.schema.items() if t == pl.String)
 
 
 def only_selected(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
