@@ -71,9 +71,9 @@ FETCH_CHUNK = 50  # tickers per fetch call: progress is logged between chunks
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 
 
-# Tickers per batch: a batch of 25-year daily histories is about 1.3 M rows, so memory stays
+# Tickers per batch: a batch of 25-year daily histories is about 630 k rows, so memory stays
 # bounded whatever the universe; everything here is per ticker, so batches never interact.
-BATCH_TICKERS = 200
+BATCH_TICKERS = 100
 
 
 # A batch's rows: the range lets DuckDB skip row groups by their min/max (rows are written batch by
