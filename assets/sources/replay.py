@@ -45,8 +45,9 @@ def download_files(replay_dir: Path, ticker: str) -> list[Path]:
 
 
 def read_text(path: Path) -> str:
+    """The file's text, gunzipped when .gz; a UTF-8 byte-order mark is not part of the text."""
     data = path.read_bytes()
-    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8-sig")
 
 
 class ReplayPrices:

@@ -117,6 +117,20 @@ def test_replay_truncated_download_gzip_is_a_failure(replay_tmp: Path) -> None:
     assert set(got.frame["ticker"]) == {"AAA"}
 
 
+def test_replay_bom_and_crlf_files_read_like_plain_ones(replay_tmp: Path) -> None:
+    """Excel's "CSV UTF-8" (a byte-order mark) and Windows line ends, in both shapes, plain and gzipped."""
+    clean = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), {})
+    files = [*replay_tmp.glob("yfinance-*/**/AAA.csv*"), *replay_tmp.glob("yfinance-*/**/BBB.csv*")]
+    for path in [*files, replay_tmp / "yfinance-download" / "CCC.csv"]:
+        text = read_text(path).replace("\n", "\r\n").encode()
+        path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + text) if path.suffix == ".gz" else b"\xef\xbb\xbf" + text)
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), {})
+
+    assert got.failures == {}
+    assert got.frame.equals(clean.frame)
+
+
 def test_replay_start_dates_clip_rows(replay_tmp: Path) -> None:
     starts = {"AAA": date(2024, 1, 3), "BBB": date(2024, 3, 31), "CCC": None}
 
