@@ -51,7 +51,8 @@ def read_text(path: Path) -> str:
 
 
 class ReplayPrices:
-    """Reads the recorded files; a ticker without any file is a reported failure, not fatal."""
+    """Reads the recorded files; a ticker without any file, or whose files hold no rows, is a
+    reported failure, not fatal (like Yahoo's empty answer for one ticker in live mode)."""
 
     name = "replay"
 
@@ -103,4 +104,8 @@ class ReplayPrices:
             long = read_download_csv(read_text(path), name=f"{ticker} ({name})")
             rows = normalize_download(long, self.name, name=name)
             down_parts.append(to_split_dividend_adjusted(rows) if folded else rows)
+        if not any(part.height for part in hist_parts + down_parts):
+            # a header and nothing else: what a recorder writes when Yahoo answered an empty frame
+            names = ", ".join(p.relative_to(self.replay_dir).as_posix() for p in hist + down)
+            raise SourceError(ticker, f"{names}: no rows (an empty frame was recorded)")
         return hist_parts + down_parts

@@ -131,6 +131,17 @@ def test_replay_bom_and_crlf_files_read_like_plain_ones(replay_tmp: Path) -> Non
     assert got.frame.equals(clean.frame)
 
 
+def test_replay_file_with_a_header_and_no_rows_is_a_named_failure(replay_tmp: Path) -> None:
+    """An empty frame recorded for one ticker fails that ticker, named, like Yahoo's empty answer live."""
+    (replay_tmp / "yfinance-history" / "GroupA" / "EMPTY.csv").write_text(HISTORY_HEADER + "\n")
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "EMPTY"), {})
+
+    assert list(got.failures) == ["EMPTY"]
+    assert "EMPTY.csv" in got.failures["EMPTY"] and "no rows" in got.failures["EMPTY"]
+    assert set(got.frame["ticker"]) == {"AAA"}
+
+
 def test_replay_start_dates_clip_rows(replay_tmp: Path) -> None:
     starts = {"AAA": date(2024, 1, 3), "BBB": date(2024, 3, 31), "CCC": None}
 
