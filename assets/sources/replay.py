@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +52,20 @@ def read_text(path: Path) -> str:
     return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8-sig")
 
 
+@contextmanager
+def _reading(ticker: str, name: str) -> Iterator[None]:
+    """Whatever goes wrong reading one file fails that ticker with a message naming the file."""
+    try:
+        yield
+    except SourceError as exc:
+        if name in exc.problem:
+            raise
+        raise SourceError(ticker, f"{name}: {exc.problem}") from exc
+    except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        problem = f"{name}: unreadable (truncated, not gzip or not CSV): {type(exc).__name__}: {exc}"
+        raise SourceError(ticker, problem) from exc
+
+
 class ReplayPrices:
     """Reads the recorded files; a ticker without any file, or whose files hold no rows, is a
     reported failure, not fatal (like Yahoo's empty answer for one ticker in live mode)."""
@@ -84,8 +100,6 @@ class ReplayPrices:
                 parts.extend(self._read_ticker(ticker, hist, down, tz))
             except SourceError as exc:
                 failures[ticker] = exc.problem
-            except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-                failures[ticker] = f"unreadable file: {exc}"
         frame = pl.concat(parts, how="vertical")
         return PriceFetch(clip_to_starts(frame, starts), failures)
 
@@ -94,15 +108,17 @@ class ReplayPrices:
         hist_parts: list[pl.DataFrame] = []
         folded = False  # a history file with dividends folded into Close (no Adj Close)
         for path in hist:
-            frame = pl.read_csv(path, infer_schema=False)
             name = path.relative_to(self.replay_dir).as_posix()
-            hist_parts.append(normalize_history(ticker, frame, self.name, tz=tz, name=name))
+            with _reading(ticker, name):
+                frame = pl.read_csv(path, infer_schema=False)
+                hist_parts.append(normalize_history(ticker, frame, self.name, tz=tz, name=name))
             folded = folded or "Adj Close" not in frame.columns
         down_parts: list[pl.DataFrame] = []
         for path in down:
             name = path.relative_to(self.replay_dir).as_posix()
-            long = read_download_csv(read_text(path), name=f"{ticker} ({name})")
-            rows = normalize_download(long, self.name, name=name)
+            with _reading(ticker, name):
+                long = read_download_csv(read_text(path), name=name)
+                rows = normalize_download(long, self.name, name=name)
             down_parts.append(to_split_dividend_adjusted(rows) if folded else rows)
         if not any(part.height for part in hist_parts + down_parts):
             # a header and nothing else: what a recorder writes when Yahoo answered an empty frame

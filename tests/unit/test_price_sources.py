@@ -102,6 +102,9 @@ def test_replay_missing_and_unreadable_files_are_failures_not_errors(replay_tmp:
     assert "no recorded price file" in got.failures["NONE"]
     assert "unreadable" in got.failures["BAD"]
     assert "Price/Ticker/Date" in got.failures["BAD2"]
+    # each names its file
+    assert "yfinance-history/GroupA/BAD.csv.gz" in got.failures["BAD"]
+    assert "yfinance-download/BAD2.csv" in got.failures["BAD2"]
     assert "Date" in got.failures["NODATE"]
     assert set(got.frame["ticker"]) == {"AAA"}
     assert got.frame.height == 3
