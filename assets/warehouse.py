@@ -6,6 +6,7 @@ one transaction, and the source mode of the file checked before anything is writ
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -71,6 +72,29 @@ def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 1
             delay = min(delay * 2, 1.0)
 
 
+class WarehouseNotWritableError(RuntimeError):
+    """The warehouse file, or the folder DuckDB writes its .wal in, is read-only for this process."""
+
+
+def not_writable_reason(file: Path) -> str | None:
+    """Why this process cannot write ``file`` with DuckDB, or None when it can.
+
+    DuckDB opens the file for writing and creates ``<file>.wal`` beside it on the first
+    commit, so both the file and its folder must be writable (the nearest existing folder when
+    the file is new). Checked before anything is fetched, so the failure is one clear message
+    rather than a "Permission denied" from the first commit.
+    """
+    if file.exists() and not os.access(file, os.W_OK):
+        return f"the file is read-only (mode {file.stat().st_mode & 0o777:o})"
+    folder = file.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        mode = folder.stat().st_mode & 0o777
+        return f"its folder {folder} is read-only (mode {mode:o}; DuckDB writes {file.name}.wal there)"
+    return None
+
+
 class WarehouseModeError(RuntimeError):
     """The warehouse file holds data of another source mode: refuse before writing anything."""
 
@@ -118,8 +142,18 @@ class WarehouseResource(dg.ConfigurableResource):
         return default_warehouse(self.mode, self.data_dir)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Refuse at run start, before any step fetches or writes, when the file holds another mode."""
+        """Refuse at run start, before any step fetches or writes: another mode's file, or one this
+        process cannot write."""
         self.check_mode()
+        self.check_writable()
+
+    def check_writable(self) -> None:
+        reason = not_writable_reason(self.file)
+        if reason:
+            raise WarehouseNotWritableError(
+                f"warehouse {self.file} cannot be written by this process (uid {os.getuid()}): {reason}. "
+                "Nothing was written. Make it writable, or point CHINATECH_WAREHOUSE at a writable file."
+            )
 
     def check_mode(self) -> None:
         if self.mode not in MODES:
@@ -141,6 +175,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.file.exists():
             raise FileNotFoundError(f"warehouse {self.file} does not exist yet: run `make demo`")
+        if not read_only:
+            self.check_writable()
         self.file.parent.mkdir(parents=True, exist_ok=True)
         con = connect_waiting(self.file, read_only=read_only, wait_seconds=self.lock_wait_seconds)
         try:
