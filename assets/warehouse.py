@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -221,6 +222,23 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(file.read_text())
 
 
+# Tests only (the SIGKILL case of the fault matrix): "<table>:<seconds>" holds the transaction
+# open that long right after it wrote <table>, so a test can kill the process mid-write.
+PAUSE_AFTER_WRITE = "CHINATECH_TEST_PAUSE_AFTER_WRITE"
+
+
+def _pause_for_tests(table: str, rows: int) -> None:
+    target, _, seconds = os.environ.get(PAUSE_AFTER_WRITE, "").rpartition(":")
+    if target == table:
+        print(
+            f"{PAUSE_AFTER_WRITE}: process {os.getpid()} wrote {rows} rows to {table}, not committed; "
+            f"pausing {seconds}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(float(seconds))
+
+
 def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.DataFrame) -> int:
     if frame.is_empty():
         return 0
@@ -229,6 +247,7 @@ def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.Dat
         con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _frame")
     finally:
         con.unregister("_frame")
+    _pause_for_tests(table, frame.height)
     return frame.height
 
 

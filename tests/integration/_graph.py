@@ -51,12 +51,14 @@ def materialize(
     partition_key: str | None = SAMPLE_PARTITION,
     run_config: dict[str, Any] | None = None,
     raise_on_error: bool = False,
+    lock_wait_seconds: float = 120.0,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
+    wh = WarehouseResource(mode=source.source, path=str(warehouse), lock_wait_seconds=lock_wait_seconds)
     return dg.materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
-        resources={"warehouse": WarehouseResource(mode=source.source, path=str(warehouse)), "source": source},
+        resources={"warehouse": wh, "source": source},
         partition_key=partition_key,
         run_config=run_config,
         instance=dg.DagsterInstance.ephemeral(),
