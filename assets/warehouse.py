@@ -43,8 +43,15 @@ def new_load_id(asset: str) -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{asset}-{uuid.uuid4().hex[:8]}"
 
 
-class WarehouseLockedError(RuntimeError):
-    """Another process held the DuckDB file for longer than the wait allows."""
+class WarehouseLockedError(dg.Failure):
+    """Another process held the DuckDB file for longer than the wait allows.
+
+    A Dagster failure that is not retried: the wait is the retry, and its bound is the setting
+    (a step retry policy on top would silently multiply it).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message, allow_retries=False)
 
 
 def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
@@ -73,8 +80,12 @@ def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 1
             delay = min(delay * 2, 1.0)
 
 
-class WarehouseNotWritableError(RuntimeError):
-    """The warehouse file, or the folder DuckDB writes its .wal in, is read-only for this process."""
+class WarehouseNotWritableError(dg.Failure):
+    """The warehouse file, or the folder DuckDB writes its .wal in, is read-only for this process
+    (not retried: permissions do not change by waiting)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message, allow_retries=False)
 
 
 def not_writable_reason(file: Path) -> str | None:
@@ -275,3 +286,27 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
         return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}
+
+
+def change_counts(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: list[str], columns: list[str]
+) -> dict[str, int]:
+    """How a write of ``frame`` will change ``table``: rows inserted, updated and unchanged (by key).
+
+    Run inside the publishing transaction before the write, so the counts describe that write.
+    """
+    if frame.is_empty():
+        return {"inserted": 0, "updated": 0, "unchanged": 0}
+    con.register("_staged", frame.select(*keys, *columns).to_arrow())
+    try:
+        on = " AND ".join(f"s.{k} = t.{k}" for k in keys)
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in columns) or "false"
+        inserted, updated, unchanged = con.execute(
+            f"SELECT count(*) FILTER (WHERE t.{keys[0]} IS NULL),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND ({differs})),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND NOT ({differs}))"
+            f" FROM _staged s LEFT JOIN {table} t ON {on}"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        con.unregister("_staged")
+    return {"inserted": inserted, "updated": updated, "unchanged": unchanged}

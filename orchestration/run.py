@@ -1,9 +1,9 @@
 """Command line: materialize every asset (``make demo`` / ``make run``) into the warehouse.
 
 Runs the ``all_assets`` job in process on the Dagster instance in $DAGSTER_HOME (so the runs
-show in ``make ui``), with today's snapshot partition, and prints where the data went. Tickers
-not in the universe are refused before anything runs; runs of earlier CLI processes that were
-killed are marked failed and their pool slots freed (``orchestration/runs.py``).
+show in ``make ui``) and prints where the data went. Tickers not in the universe are refused
+before anything runs; runs of earlier CLI processes that were killed are marked failed and
+their pool slots freed (``orchestration/runs.py``).
 """
 
 from __future__ import annotations
@@ -26,38 +26,42 @@ EXAMPLE_QUERY = (
 
 
 def dagster_home() -> Path:
-    """$DAGSTER_HOME, defaulting to the git-ignored .dagster_home with the project's instance config."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home")))
+    """$DAGSTER_HOME, by default one per source mode (.dagster_home/<mode>), with the project's instance config.
+
+    One home per warehouse keeps run and check history of sample, replay and live apart.
+    """
+    default = REPO / ".dagster_home" / os.environ.get("CHINATECH_SOURCE", "live")
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    config, project = home / "dagster.yaml", REPO / "orchestration" / "dagster.yaml"
+    if not config.exists() or config.stat().st_mtime < project.stat().st_mtime:
+        shutil.copy(project, config)
     return home
 
 
-def ticker_config_ops(job: Any) -> list[str]:
-    """The steps whose run config selects tickers (those taking ``PriceRunConfig``)."""
-    ops = []
-    for node in job.graph.node_defs:
-        fields = getattr(getattr(node.config_schema, "config_type", None), "fields", None) or {}
-        if "tickers" in fields:
-            ops.append(node.name)
-    return sorted(ops)
+def root_cause(error: Any) -> str:
+    """The innermost message of a Dagster error chain (the cause a user can act on)."""
+    message = error.message.strip()
+    while error.cause is not None:
+        error = error.cause
+        message = error.message.strip() or message
+    return message.splitlines()[0] if message else "unknown error"
 
 
 def failure_lines(result: Any) -> list[str]:
-    """One line per failed step; when the run failed before any step (a resource refused), its cause."""
-    lines = [
-        f"FAILED {e.step_key}: {e.event_specific_data.error.message.strip()}" for e in result.get_step_failure_events()
-    ]
-    if lines or result.success:
-        return lines
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None)
-        while error is not None and error.cause is not None:
-            error = error.cause
-        if error is not None:
-            return [f"FAILED: {error.message.strip()}"]
-    return ["FAILED (no error recorded)"]
+    """One line per failed step, naming the step and the cause; else the run's own failure."""
+    lines = []
+    for event in result.get_step_failure_events():
+        data = event.event_specific_data
+        user = getattr(data, "user_failure_data", None)
+        cause = user.description if user is not None and user.description else root_cause(data.error)
+        lines.append(f"FAILED step {event.step_key}: {cause}")
+    if not lines:
+        for event in result.all_events:
+            error = getattr(event.event_specific_data, "error", None)
+            if event.is_failure and error is not None:
+                lines.append(f"FAILED {event.event_type_value.lower()}: {root_cause(error)}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated tickers, spaces allowed (default: $TICKERS, else the whole universe)",
     )
     parser.add_argument("--full-refresh", action="store_true", help="reload whole price histories")
-    parser.add_argument("--date", default=None, help="snapshot partition (default: today, UTC)")
+    parser.add_argument(
+        "--date", default=None, help="fundamentals snapshot day (default: today; the sample's last day in sample mode)"
+    )
     parser.add_argument(
         "--rebuild",
         action="store_true",
@@ -107,10 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rebuild: moved {warehouse} aside to {aside}")
 
     job = defs.resolve_job_def("all_assets")
-    run_config = {"ops": {op: {"config": {"tickers": tickers}} for op in ticker_config_ops(job)}}
-    run_config["ops"]["raw__prices_daily"]["config"]["full_refresh"] = args.full_refresh
-    run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
-    partition = args.date or datetime.now(UTC).date().isoformat()
+    scope = {"tickers": tickers, "full_refresh": args.full_refresh, "as_of": args.date or ""}
+    run_config = {
+        "resources": {"scope": {"config": scope}},
+        "loggers": {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}},
+    }
     started = datetime.now(UTC)
     run_id = str(uuid.uuid4())
 
@@ -130,29 +137,32 @@ def main(argv: list[str] | None = None) -> int:
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
-            partition_key=partition,
             run_config=run_config,
             raise_on_error=False,
             tags={
-                "chinatech/source": source,
                 "chinatech/warehouse": str(warehouse),
                 "chinatech/tickers": ",".join(tickers) or "all",
                 **process_tags(),
             },
         )
     seconds = (datetime.now(UTC) - started).total_seconds()
-    for line in failure_lines(result):
-        print(line, file=sys.stderr)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
         print(f"check {e.severity.value:5} {e.asset_key.to_user_string()} {e.check_name}: failed")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
     print(f"source: {source}  warehouse: {warehouse}")
+    if not result.success:
+        # the last lines of a failed run say which step failed and why
+        for line in failure_lines(result):
+            print(line, file=sys.stderr)
     if result.success:
+        from assets.publish import reader_file
         from assets.warehouse import connect_waiting
 
+        snapshot = reader_file(warehouse)
+        print(f"snapshot for readers (make query, make sql, notebooks, BI tools): {snapshot}")
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with connect_waiting(warehouse, read_only=True) as con:
+        with connect_waiting(snapshot if snapshot.exists() else warehouse, read_only=True) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 

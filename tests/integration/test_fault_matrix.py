@@ -12,7 +12,7 @@ Case -> what it yields -> test (in this module unless a path is given):
 - timeout -> retried with backoff, then that ticker fails, named; the others load
   -> test_live_timeout_fails_one_ticker
 - HTTP 429 -> retried with backoff; the load ends as a clean one -> test_live_rate_limit_is_retried;
-  a 429 that never ends fails the step, nothing written -> test_live_rate_limit_without_end
+  a 429 that never ends fails the step (and its retries), nothing written -> test_live_rate_limit_without_end
 - empty frame for one ticker -> that ticker fails, named; the others load
   -> test_live_empty_frame_for_one_ticker, test_bad_file_fails_only_its_ticker[empty_frame]
 - renamed or missing column -> schema drift: that ticker fails naming file and column
@@ -33,16 +33,17 @@ Case -> what it yields -> test (in this module unless a path is given):
   ticker, years, currency -> test_sec_capex_in_a_currency_without_fx
 - SEC capex in a unit that is no ISO code (RMB, cny) -> refused, every year listed
   (unknown_currency, check currency_known) -> test_sec_capex_in_a_unit_that_is_no_currency
-- DuckDB file locked past the wait -> the step fails naming the file and the holder's PID,
-  nothing written -> test_locked_warehouse_fails_naming_the_holder; released within the wait
+- DuckDB file locked past the wait -> the step fails (not retried) naming the file and the
+  holder's PID, nothing written -> test_locked_warehouse_fails_naming_the_holder; released within the wait
   -> the load completes -> test_lock_released_within_the_wait
 - read-only file or folder -> refused at run start naming the file, nothing written
   -> test_read_only_warehouse_is_refused_at_start
-- SIGKILL mid-write -> the warehouse exactly as before; the next run frees the dead run's pool
-  slot, marks it failed, completes -> test_sigkill_mid_write_then_the_next_run_completes;
+- SIGKILL mid-write -> the write rolled back: the warehouse as before but for steps finished
+  before the kill; the next run frees the dead run's pool slot, marks it failed, completes
+  -> test_sigkill_mid_write_then_the_next_run_completes;
   a slot held by a live run is named and waited for with a bound -> tests/unit/test_runs.py
 - the same load twice -> identical tables, one more load logged per asset -> test_same_load_twice
-- unknown ticker, SQL in a ticker -> refused naming it, nothing written
+- unknown ticker, SQL in a ticker -> refused naming it (CLI: before a run; run scope: at run start), nothing written
   -> test_unknown_ticker_is_refused_by_the_cli, test_unknown_ticker_in_run_config;
   no SQL text is built from a ticker -> test_no_ticker_is_formatted_into_sql
 
@@ -80,6 +81,7 @@ import requests
 import responses
 from polars.testing import assert_frame_equal
 
+from assets.prices import raw_prices_daily
 from assets.sources.resource import SourceResource
 from assets.sources.yahoo import YahooPrices
 from assets.warehouse import PAUSE_AFTER_WRITE
@@ -112,6 +114,7 @@ SEC_TABLES = ["raw.sec_facts", "core.capex", "dq.capex_issues", "raw.loads", "dq
 # when and by which load a row was written: differs between two correct loads of the same data
 VOLATILE = {"load_id", "fetched_at", "loaded_at", "detected_at", "rejected_at", "created_at", "path"}
 SQL_TICKER = "9888.HK'; DROP TABLE core.prices_daily; --"
+RAW_PRICES_OP = raw_prices_daily.op
 
 Tables = dict[str, pl.DataFrame]
 
@@ -179,6 +182,17 @@ def fetch_failures(result: dg.ExecuteInProcessResult, asset: dg.AssetKey = RAW_P
     return check.metadata["failures"].value  # type: ignore[return-value]
 
 
+def all_errors(result: dg.ExecuteInProcessResult) -> str:
+    """Every error message of the run with its causes: step failures and failures before any step."""
+    parts = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            parts.append(error.message.strip())
+            error = error.cause
+    return "\n".join(parts)
+
+
 def check_rows(result: dg.ExecuteInProcessResult, asset: dg.AssetKey, name: str) -> dg.AssetCheckEvaluation:
     return next(e for e in result.get_asset_check_evaluations() if e.asset_key == asset and e.check_name == name)
 
@@ -217,16 +231,10 @@ def sha(path: Path) -> str:
 # ---------------------------------------------------------------- the clean warehouse
 
 
-def prices_run(warehouse: Path, folder: Path, tmp: Path, **kwargs: Any) -> dg.ExecuteInProcessResult:
-    config = {"tickers": kwargs.pop("tickers", TICKERS), **kwargs.pop("config", {})}
-    return materialize(
-        warehouse,
-        replay_source(folder, tmp),
-        selection=kwargs.pop("selection", PRICES),
-        partition_key=None,
-        run_config={"ops": {"raw__prices_daily": {"config": config}}},
-        **kwargs,
-    )
+def prices_run(
+    warehouse: Path, folder: Path, tmp: Path, tickers: list[str] = TICKERS, selection: list[Any] = PRICES, **kwargs: Any
+) -> dg.ExecuteInProcessResult:
+    return materialize(warehouse, replay_source(folder, tmp), selection=selection, tickers=tickers, **kwargs)
 
 
 @dataclass
@@ -321,13 +329,7 @@ class Live:
 
     def run(self) -> dg.ExecuteInProcessResult:
         source = SourceResource(source="live", sec_user_agent="ct test@example.com", cache_dir=str(self.tmp / "cache"))
-        return materialize(
-            self.warehouse,
-            source,
-            selection=[RAW_PRICES, CORE_PRICES],
-            partition_key=None,
-            run_config={"ops": {"raw__prices_daily": {"config": {"tickers": LIVE}}}},
-        )
+        return materialize(self.warehouse, source, selection=[RAW_PRICES, CORE_PRICES], tickers=LIVE)
 
 
 @pytest.fixture()
@@ -399,12 +401,17 @@ def test_live_rate_limit_is_retried(live):
     assert_updated_like_a_clean_run(live.before, after, LIVE, also_differs=("source_date",))
 
 
-def test_live_rate_limit_without_end(live):
+def test_live_rate_limit_without_end(live, monkeypatch):
+    """Yahoo refusing for longer than the adapter's retries: the step fails, and its retry policy
+    (2 more tries, 30 s and 60 s later; shortened here) fails the same way; nothing is written."""
+    monkeypatch.setattr(RAW_PRICES_OP, "_retry_policy", dg.RetryPolicy(max_retries=2, delay=0.1))
     live.yahoo.script["BIDU"] = itertools.repeat(TOO_MANY)
     result = live.run()
     assert not result.success
     message = failure_messages(result)["raw__prices_daily"]
     assert "rate-limiting" in message and "BIDU" in message
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 2
     assert_unchanged(live.before, snapshot(live.warehouse, list(live.before)))
 
 
@@ -481,7 +488,7 @@ def test_bom_and_crlf_load_like_the_clean_file(case, shape):
         path.unlink()
         path = path.with_suffix("")  # 9888.HK.csv
     write_text(path, text)
-    result = case.run(config={"full_refresh": True})  # every row read again, not just the last week
+    result = case.run(full_refresh=True)  # every row read again, not just the last week
     assert result.success, failure_messages(result)
     assert fetch_failures(result) == {}
     after = case.after()
@@ -676,13 +683,7 @@ CNY_HISTORY = "yfinance-history/FX/CNY=X.csv.gz"
 
 
 def sec_run(warehouse: Path, folder: Path, tmp: Path) -> dg.ExecuteInProcessResult:
-    return materialize(
-        warehouse,
-        replay_source(folder, tmp),
-        selection=[RAW_SEC_FACTS, CAPEX],
-        partition_key=None,
-        run_config={"ops": {"raw__sec_facts": {"config": {"tickers": list(SEC_FILES)}}}},
-    )
+    return materialize(warehouse, replay_source(folder, tmp), selection=[RAW_SEC_FACTS, CAPEX], tickers=list(SEC_FILES))
 
 
 @pytest.fixture(scope="module")
@@ -899,9 +900,11 @@ def test_read_only_warehouse_is_refused_at_start(clean, shared_tmp, read_only):
 
 
 def test_sigkill_mid_write_then_the_next_run_completes(clean, dagster_home, tmp_path):
-    """``python -m orchestration.run`` killed with SIGKILL (its whole process group) while its first
-    transaction has written raw.prices_daily and not committed: DuckDB rolls it back, the warehouse
-    is exactly as before; the next run on the same DAGSTER_HOME frees the dead run's pool slot,
+    """``python -m orchestration.run`` killed with SIGKILL (its whole process group) while its
+    transaction has written raw.prices_daily (every row: a full refresh) and not committed.
+    DuckDB rolls it back: the warehouse is exactly as before the run, but for what steps that
+    had finished before the kill committed (here the check results of raw/fundamentals_info,
+    which runs first). The next run on the same DAGSTER_HOME frees the dead run's pool slot,
     marks it failed and completes."""
     replay = tmp_path / "replay"
     shutil.copytree(clean.folder, replay)
@@ -924,14 +927,27 @@ def test_sigkill_mid_write_then_the_next_run_completes(clean, dagster_home, tmp_
         os.killpg(killed.pid, signal.SIGKILL)
         assert killed.wait(timeout=30) == -signal.SIGKILL
     marker = next(line for line in log_path.read_text().splitlines() if PAUSE_AFTER_WRITE in line)
-    assert "not committed" in marker and f"process {killed.pid}" in marker
-
-    assert_unchanged(clean.before, snapshot(warehouse, list(clean.before)))
+    assert f"process {killed.pid} wrote" in marker and "rows to raw.prices_daily, not committed" in marker
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         (dead,) = instance.get_runs()
         assert dead.status == dg.DagsterRunStatus.STARTED  # nobody told the instance
         assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots  # and the slot is held
+        events = [e.dagster_event for e in instance.all_logs(dead.run_id) if e.dagster_event]
+    finished = {e.step_key.replace("__", ".", 1) for e in events if e.event_type_value == "STEP_SUCCESS"}
+    assert "raw.prices_daily" not in finished
+    after = snapshot(warehouse, list(clean.before))
+    for table in [*PRICE_TABLES, "raw.loads", "meta.warehouse"]:
+        same(after[table], clean.before[table], f"{table} (must be as before the killed run)")
+    checks = after["dq.check_results"]
+    same(
+        checks.join(clean.before["dq.check_results"], on=list(checks.columns), how="semi"),
+        clean.before["dq.check_results"],
+        "dq.check_results held before",
+    )
+    committed = checks.join(clean.before["dq.check_results"], on=list(checks.columns), how="anti")
+    assert set(committed["run_id"]) <= {dead.run_id} and set(committed["asset"]) <= finished
+
     nxt = cli(["--tickers", "9618.HK"], env)  # one ticker: the point is that it runs at all
     assert nxt.returncode == 0, (nxt.stdout + nxt.stderr)[-3000:]
     assert f"run {dead.run_id} (process {killed.pid}) is gone: marked failed" in nxt.stdout
@@ -961,22 +977,33 @@ def test_unknown_ticker_is_refused_by_the_cli(clean, tmp_path, ticker):
 
 @pytest.mark.parametrize("ticker", ["NOPE", SQL_TICKER])
 def test_unknown_ticker_in_run_config(case, ticker):
-    """The same ticker in run config (the UI's launchpad): the step refuses it, every table intact."""
+    """The same ticker in the run scope (the UI's launchpad): refused at run start, before any step
+    runs (or is retried); every table intact."""
     result = case.run(tickers=["9618.HK", ticker])
     assert not result.success
-    assert f"tickers not in the universe: [{ticker!r}]" in failure_messages(result)["raw__prices_daily"]
+    assert f"tickers not in the universe: [{ticker!r}]" in all_errors(result)
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_START"]
     assert_unchanged(case.before, case.after())
 
 
 # where SQL text may be built from variables: helpers that get table names and WHERE clauses as
-# literals from their callers (checked below), the schema files, and the read-only query CLI
+# literals from their callers (checked below), the schema files, the read-only query CLI, and the
+# snapshot and backup code, which interpolates only catalog names and file paths quoted by
+# ident() / literal()
 SQL_BUILDERS = {
     ("assets/warehouse.py", "ensure_schema"),
     ("assets/warehouse.py", "_insert"),
     ("assets/warehouse.py", "replace_rows"),
     ("assets/warehouse.py", "table_summary"),
+    ("assets/warehouse.py", "change_counts"),
     ("assets/warehouse.py", "query"),
     ("assets/quality/record.py", "replace_anomalies"),
+    ("assets/backup.py", "backup_warehouse"),
+    ("assets/publish.py", "_fingerprints"),
+    ("assets/publish.py", "_write_partitions"),
+    ("assets/publish.py", "_view_sql"),
+    ("assets/publish.py", "_build_reader"),
+    ("assets/publish.py", "publish_snapshot"),
     ("orchestration/query.py", "main"),
     ("orchestration/run.py", "main"),
 }
@@ -984,10 +1011,32 @@ SQL_CALLS = {"execute", "executemany", "sql", "query"}
 HELPER_LITERALS = {"upsert": (1,), "replace_rows": (1, 3), "table_summary": (1, 2)}
 
 
-def _literal(node: ast.AST) -> bool:
+def _literal(node: ast.AST, func: ast.FunctionDef | None = None) -> bool:
+    """A string literal, a sum of them, or a local name only ever assigned literals."""
     if isinstance(node, ast.Constant):
         return isinstance(node.value, str)
-    return isinstance(node, ast.BinOp) and _literal(node.left) and _literal(node.right)
+    if isinstance(node, ast.BinOp):
+        return _literal(node.left, func) and _literal(node.right, func)
+    if isinstance(node, ast.Name) and func is not None:
+        values = list(_assigned(func, node.id))
+        return bool(values) and all(_literal(v) for v in values)
+    return False
+
+
+def _assigned(func: ast.FunctionDef, name: str) -> Iterator[ast.AST]:
+    """Every value assigned to ``name`` in ``func``, through tuple unpacking and conditional tuples."""
+    for node in ast.walk(func):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id == name:
+                yield node.value
+            elif isinstance(target, ast.Tuple):
+                slots = [i for i, t in enumerate(target.elts) if isinstance(t, ast.Name) and t.id == name]
+                options = [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
+                for i in slots:
+                    for option in options:
+                        yield option.elts[i] if isinstance(option, ast.Tuple) else option
 
 
 def test_no_ticker_is_formatted_into_sql():
@@ -1004,6 +1053,6 @@ def test_no_ticker_is_formatted_into_sql():
                 if built and (rel, func.name) not in SQL_BUILDERS:
                     offenders.append(f"{rel}:{call.lineno} {ast.unparse(call.args[0])[:60]}")
                 for i in HELPER_LITERALS.get(name, ()):
-                    if i < len(call.args) and not _literal(call.args[i]) and rel != "assets/warehouse.py":
+                    if i < len(call.args) and not _literal(call.args[i], func) and rel != "assets/warehouse.py":
                         offenders.append(f"{rel}:{call.lineno} {name} argument {i}: {ast.unparse(call.args[i])[:60]}")
     assert offenders == []
