@@ -10,9 +10,20 @@ from assets.fx import FX_DAILY
 from assets.loads import record_load
 from assets.metadata import frame_metadata
 from assets.prices import PriceRunConfig
-from assets.quality.checks import fetch_failures_check, gx_suite_checks
+from assets.quality.checks import (
+    FETCH_FAILURES_DESCRIPTION,
+    audit,
+    check_results,
+    fetch_failures_check,
+    markdown_table,
+    stop_if_blocking,
+    suite_specs,
+)
+from assets.quality.profiles import recency_profile
+from assets.quality.record import record_outcomes
 from assets.sources.curated import load_curated_capex
-from assets.sources.errors import SourceConfigError, SourceError, SourceUnavailable
+from assets.sources.errors import SourceError, SourceUnavailable
+from assets.sources.resource import SourceResource
 from assets.sources.sec import (
     RAW_SEC_FACTS_SCHEMA,
     cik_key,
@@ -31,7 +42,7 @@ from assets.transforms.capex import (
     yoy_jumps,
 )
 from assets.universe import equities, load_universe, sec_filers, select_tickers
-from orchestration.resources import SourceResource, WarehouseResource, new_load_id, replace_rows
+from assets.warehouse import WarehouseResource, new_load_id, replace_rows, table_summary
 
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
@@ -48,22 +59,22 @@ YOY_FACTOR = 5.0
         "Live mode needs CHINATECH_SEC_USER_AGENT (SEC fair-access rules), paces to 10 requests/s, "
         "retries 429/5xx and caches raw responses for a day. A re-run replaces each company's facts."
     ),
-    check_specs=[dg.AssetCheckSpec("fetch_failures", asset=RAW_SEC_FACTS, description="Filers with no facts")],
+    check_specs=[
+        dg.AssetCheckSpec("fetch_failures", asset=RAW_SEC_FACTS, description=FETCH_FAILURES_DESCRIPTION),
+        *suite_specs(RAW_SEC_FACTS, "raw_sec_facts"),
+    ],
 )
 def raw_sec_facts(
     context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
     filers = sec_filers(select_tickers(load_universe(), config.tickers))
-    try:
-        client = source.sec_client() if source.source == "live" else None
-    except SourceConfigError as exc:
-        raise dg.Failure(description=str(exc)) from exc
+    adapter = source.adapter
     parts = [pl.DataFrame(schema=RAW_SEC_FACTS_SCHEMA)]
     failures: dict[str, str] = {}
     for filer in filers.to_dicts():
         try:
-            doc = source.fetch_companyfacts(filer, client)
-            parts.append(parse_companyfacts(doc, source.source))
+            doc = adapter.fetch_companyfacts(filer)
+            parts.append(parse_companyfacts(doc, adapter.name))
         except SourceUnavailable as exc:
             raise dg.Failure(description=str(exc)) from exc
         except SourceError as exc:
@@ -72,24 +83,38 @@ def raw_sec_facts(
     load_id = new_load_id("sec_facts")
     facts = (
         pl.concat(parts, how="vertical")
-        .unique(["cik", "taxonomy", "concept", "unit", "period_start", "period_end", "accn"], keep="last")
+        .unique(
+            ["cik", "taxonomy", "concept", "unit", "period_start", "period_end", "accn"],
+            keep="last",
+            maintain_order=True,
+        )
         .with_columns(pl.lit(datetime.now(UTC)).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
     )
     ciks = sorted(set(facts["cik"].to_list()))
+    outcomes = audit(
+        "raw_sec_facts",
+        {"rows": facts, "recency": recency_profile(facts, "cik", "filed", datetime.now(UTC).date())},
+    )
+    stop_if_blocking(RAW_SEC_FACTS, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "raw.sec_facts", facts, "list_contains(?, cik)", [ciks])
         record_load(
             con,
             load_id=load_id,
             asset="raw.sec_facts",
-            source=source.source,
+            source=adapter.name,
             tickers=[cik_key(c) for c in ciks],
             row_count=facts.height,
             failures=failures,
+            run_id=context.run.run_id,
         )
+        record_outcomes(con, "raw.sec_facts", outcomes, context.run.run_id)
+        summary = table_summary(con, "raw.sec_facts", "period_end")
     return dg.MaterializeResult(
-        metadata=frame_metadata(facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures),
-        check_results=[fetch_failures_check(failures)],
+        metadata=frame_metadata(
+            facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures, **summary
+        ),
+        check_results=[fetch_failures_check(failures), *check_results(RAW_SEC_FACTS, outcomes)],
     )
 
 
@@ -110,18 +135,27 @@ def raw_sec_facts(
         "with none."
     ),
     check_specs=[
-        dg.AssetCheckSpec("companies_with_capex", asset=CAPEX, description="Every equity company has some capex"),
         dg.AssetCheckSpec(
-            "no_yoy_jump_over_5x", asset=CAPEX, description="Latest annual capex within 5x of prior year"
+            "companies_with_capex",
+            asset=CAPEX,
+            description="Warning: every equity company has some capex (SEC filings, curated figures or yfinance)",
+        ),
+        dg.AssetCheckSpec(
+            "no_yoy_jump_over_5x",
+            asset=CAPEX,
+            description="Warning: each company's latest annual capex is within 5x of its prior year",
         ),
         dg.AssetCheckSpec(
             "standard_concept_every_year",
             asset=CAPEX,
-            description="Every annual report has a standard capex concept or a fallback",
+            description="Warning: every annual report has a standard capex concept or a fallback figure",
         ),
+        *suite_specs(CAPEX, "capex"),
     ],
 )
-def capex(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def capex(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     filers = sec_filers(universe)
     with warehouse.connect() as con:
@@ -133,12 +167,18 @@ def capex(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     unknown_ccy = fallback.filter(pl.col("currency").is_null())
     fallback = to_company_tickers(fallback.filter(pl.col("currency").is_not_null()), universe, filers)
     curated = capex_from_curated(load_curated_capex())
-    combined = add_capex_usd(combine_capex(sec, fallback, curated), fx)
+    combined = add_capex_usd(combine_capex(sec, fallback, curated), fx).with_columns(
+        pl.lit(source.adapter.name).alias("source_mode")
+    )
     issues = _issues(facts, combined, filers, universe, unknown_ccy)
     now = datetime.now(UTC)
+    outcomes = audit("capex", combined)
+    stop_if_blocking(CAPEX, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), "true")
         replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), "true")
+        record_outcomes(con, "core.capex", outcomes, context.run.run_id)
+        summary = table_summary(con, "core.capex", "period_end")
     by_kind = {k: issues.filter(pl.col("kind") == k) for k in ("missing_standard_capex", "yoy_jump", "no_capex")}
     return dg.MaterializeResult(
         metadata=frame_metadata(
@@ -146,11 +186,13 @@ def capex(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
             date_col="period_end",
             by_source=dict(combined.group_by("source").len().rows()),
             issues=dict(issues.group_by("kind").len().rows()),
+            **summary,
         ),
         check_results=[
             _issue_check("companies_with_capex", by_kind["no_capex"]),
             _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
             _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
+            *check_results(CAPEX, outcomes),
         ],
     )
 
@@ -162,7 +204,7 @@ def _issue_check(name: str, rows: pl.DataFrame) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "count": dg.MetadataValue.int(rows.height),
-            "rows": dg.MetadataValue.md(str(rows.head(30))) if rows.height else "none",
+            "rows": dg.MetadataValue.md(markdown_table(rows.head(30))),
         },
     )
 
@@ -206,7 +248,3 @@ def _issues(
         pl.lit("yfinance capex with no known reporting currency: not used").alias("detail"),
     )
     return pl.concat([f.cast(schema) for f in (gaps, jumps, none, no_ccy)]).sort("ticker", "kind", "fiscal_year")
-
-
-capex_checks = gx_suite_checks(CAPEX, "core.capex", "capex")
-raw_sec_facts_checks = gx_suite_checks(RAW_SEC_FACTS, "raw.sec_facts", "raw_sec_facts")

@@ -9,13 +9,29 @@ import polars as pl
 from assets.fx import FX_DAILY
 from assets.metadata import frame_metadata
 from assets.prices import CORE_PRICES, PriceRunConfig
-from assets.quality.checks import fetch_failures_check, gx_suite_checks
-from assets.quality.record import replace_anomalies
+from assets.quality.checks import (
+    FETCH_FAILURES_DESCRIPTION,
+    audit,
+    check_results,
+    fetch_failures_check,
+    markdown_table,
+    stop_if_blocking,
+    suite_specs,
+)
+from assets.quality.profiles import recency_profile, snapshot_price_profile
+from assets.quality.record import record_outcomes, replace_anomalies
 from assets.sources.errors import SourceError, SourceUnavailable
+from assets.sources.resource import SourceResource
 from assets.sources.throttle import RateLimiter
-from assets.transforms.fundamentals import SNAPSHOT_SCHEMA, currency_mismatches, recompute_pe, snapshot_from_info
+from assets.transforms.fundamentals import (
+    SNAPSHOT_SCHEMA,
+    currency_mismatches,
+    finite_number,
+    recompute_pe,
+    snapshot_from_info,
+)
 from assets.universe import equities, load_universe, select_tickers
-from orchestration.resources import SourceResource, WarehouseResource, replace_rows
+from assets.warehouse import WarehouseResource, replace_rows, table_summary
 
 RAW_INFO = dg.AssetKey(["raw", "fundamentals_info"])
 SNAPSHOT = dg.AssetKey(["core", "fundamentals_snapshot"])
@@ -59,13 +75,17 @@ def _fetch_each(
     pool="duckdb",
     description="yfinance `Ticker.info` for every equity, the whole response as JSON, one row per ticker and day. "
     + NO_BACKFILL,
-    check_specs=[dg.AssetCheckSpec("fetch_failures", asset=RAW_INFO, description="Tickers with no usable info")],
+    check_specs=[
+        dg.AssetCheckSpec("fetch_failures", asset=RAW_INFO, description=FETCH_FAILURES_DESCRIPTION),
+        *suite_specs(RAW_INFO, "raw_fundamentals_info"),
+    ],
 )
 def raw_fundamentals_info(
     context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
     as_of = date.fromisoformat(context.partition_key)
-    if source.source == "live" and as_of != datetime.now(UTC).date():
+    adapter = source.adapter
+    if adapter.snapshots_are_now and as_of != datetime.now(UTC).date():
         raise dg.Failure(description=f"partition {as_of}: {NO_BACKFILL}")
     universe = equities(select_tickers(load_universe(), config.tickers))
     closes = warehouse.query(
@@ -77,8 +97,8 @@ def raw_fundamentals_info(
     infos, failures = _fetch_each(
         context,
         universe.to_dicts(),
-        lambda row: source.fetch_info(row, last_close.get(row["ticker"])),
-        source.yahoo_requests_per_second if source.source == "live" else 1e9,
+        lambda row: adapter.fetch_info(row, last_close.get(row["ticker"])),
+        adapter.requests_per_second,
     )
     now = datetime.now(UTC)
     frame = pl.DataFrame(
@@ -86,7 +106,7 @@ def raw_fundamentals_info(
             "ticker": list(infos),
             "as_of_date": [as_of] * len(infos),
             "fetched_at": [now] * len(infos),
-            "source": [source.source] * len(infos),
+            "source": [adapter.name] * len(infos),
             "info": [json.dumps(i, default=str) for i in infos.values()],
         },
         schema={
@@ -97,14 +117,22 @@ def raw_fundamentals_info(
             "info": pl.String,
         },
     )
+    profile = pl.DataFrame(
+        {"ticker": list(infos), "market_cap": [finite_number(i.get("marketCap")) for i in infos.values()]},
+        schema={"ticker": pl.String, "market_cap": pl.Float64},
+    )
+    outcomes = audit("raw_fundamentals_info", {"rows": frame, "info": profile})
+    stop_if_blocking(RAW_INFO, outcomes)
     with warehouse.transaction() as con:
         # only the tickers fetched now are replaced: a failed ticker keeps what the day had
         replace_rows(
             con, "raw.fundamentals_info", frame, "as_of_date = ? AND list_contains(?, ticker)", [as_of, list(infos)]
         )
+        record_outcomes(con, "raw.fundamentals_info", outcomes, context.run.run_id)
+        summary = table_summary(con, "raw.fundamentals_info", "as_of_date")
     return dg.MaterializeResult(
-        metadata=frame_metadata(frame.drop("info"), date_col="as_of_date", failed_tickers=failures),
-        check_results=[fetch_failures_check(failures)],
+        metadata=frame_metadata(frame.drop("info"), date_col="as_of_date", failed_tickers=failures, **summary),
+        check_results=[fetch_failures_check(failures), *check_results(RAW_INFO, outcomes)],
     )
 
 
@@ -122,7 +150,12 @@ def raw_fundamentals_info(
         "and a gap over 20% is flagged in dq.price_anomalies as currency_mismatch. " + NO_BACKFILL
     ),
     check_specs=[
-        dg.AssetCheckSpec("no_currency_mismatch", asset=SNAPSHOT, description="Reported P/E within 20% of recomputed"),
+        dg.AssetCheckSpec(
+            "no_currency_mismatch",
+            asset=SNAPSHOT,
+            description="Warning: Yahoo's reported P/E is within 20% of price / EPS recomputed in one currency",
+        ),
+        *suite_specs(SNAPSHOT, "fundamentals_snapshot"),
     ],
 )
 def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -130,6 +163,11 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     with warehouse.connect() as con:
         raw = con.execute("SELECT * FROM raw.fundamentals_info WHERE as_of_date = ?", [as_of]).pl()
         fx = con.execute("SELECT * FROM core.fx_daily").pl()
+        closes = con.execute(
+            "SELECT ticker, arg_max(close, trade_date) AS close FROM core.prices_daily"
+            " WHERE trade_date <= ? GROUP BY ticker",
+            [as_of],
+        ).pl()
     infos = [(t, json.loads(i)) for t, i in zip(raw["ticker"].to_list(), raw["info"].to_list(), strict=True)]
     # one frame for the day; source and fetched_at stay each ticker's own (from raw)
     snap = (
@@ -140,18 +178,23 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     )
     snap = recompute_pe(snap, fx)
     mismatches = currency_mismatches(snap)
+    outcomes = audit("fundamentals_snapshot", {"rows": snap, "price_gap": snapshot_price_profile(snap, closes)})
+    stop_if_blocking(SNAPSHOT, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "core.fundamentals_snapshot", snap, "as_of_date = ?", [as_of])
         replace_anomalies(con, mismatches, snap["ticker"].to_list(), ["currency_mismatch"], on_date=as_of)
+        record_outcomes(con, "core.fundamentals_snapshot", outcomes, context.run.run_id)
+        summary = table_summary(con, "core.fundamentals_snapshot", "as_of_date")
     return dg.MaterializeResult(
-        metadata=frame_metadata(snap, date_col="as_of_date", currency_mismatches=mismatches.height),
+        metadata=frame_metadata(snap, date_col="as_of_date", currency_mismatches=mismatches.height, **summary),
         check_results=[
             dg.AssetCheckResult(
                 check_name="no_currency_mismatch",
                 passed=mismatches.is_empty(),
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"mismatches": dg.MetadataValue.md(str(mismatches)) if mismatches.height else "none"},
-            )
+                metadata={"mismatches": dg.MetadataValue.md(markdown_table(mismatches))},
+            ),
+            *check_results(SNAPSHOT, outcomes),
         ],
     )
 
@@ -167,7 +210,10 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
         "yfinance's names (assets/line_items.csv maps the ones marts use). Values are in the "
         "reporting (financial) currency from the latest info snapshot, never the quote currency."
     ),
-    check_specs=[dg.AssetCheckSpec("fetch_failures", asset=FINANCIALS, description="Tickers with no statements")],
+    check_specs=[
+        dg.AssetCheckSpec("fetch_failures", asset=FINANCIALS, description=FETCH_FAILURES_DESCRIPTION),
+        *suite_specs(FINANCIALS, "financials_annual"),
+    ],
 )
 def financials_annual(
     context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
@@ -177,12 +223,8 @@ def financials_annual(
         "SELECT ticker, arg_max(financial_currency, as_of_date) AS currency FROM core.fundamentals_snapshot "
         "WHERE financial_currency IS NOT NULL GROUP BY ticker"
     )
-    got, failures = _fetch_each(
-        context,
-        universe.to_dicts(),
-        source.fetch_financials,
-        source.yahoo_requests_per_second if source.source == "live" else 1e9,
-    )
+    adapter = source.adapter
+    got, failures = _fetch_each(context, universe.to_dicts(), adapter.fetch_financials, adapter.requests_per_second)
     parts = [f for f in got.values() if isinstance(f, pl.DataFrame) and f.height]
     now = datetime.now(UTC)
     frame = (
@@ -200,22 +242,24 @@ def financials_annual(
     )
     frame = (
         frame.join(ccy, on="ticker", how="left")
-        .with_columns(pl.lit(source.source).alias("source"), pl.lit(now).alias("fetched_at"))
-        .unique(["ticker", "fiscal_period_end", "statement", "line_item"], keep="last")
+        .with_columns(pl.lit(adapter.name).alias("source"), pl.lit(now).alias("fetched_at"))
+        .unique(["ticker", "fiscal_period_end", "statement", "line_item"], keep="last", maintain_order=True)
     )
     no_ccy = sorted(set(frame.filter(pl.col("currency").is_null())["ticker"].to_list()))
     if no_ccy:
         context.log.warning(f"no financial currency known (no info snapshot) for {no_ccy}: currency left null")
+    outcomes = audit(
+        "financials_annual",
+        {"rows": frame, "recency": recency_profile(frame, "ticker", "fiscal_period_end", now.date())},
+    )
+    stop_if_blocking(FINANCIALS, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "core.financials_annual", frame, "list_contains(?, ticker)", [list(got)])
+        record_outcomes(con, "core.financials_annual", outcomes, context.run.run_id)
+        summary = table_summary(con, "core.financials_annual", "fiscal_period_end")
     return dg.MaterializeResult(
         metadata=frame_metadata(
-            frame, date_col="fiscal_period_end", failed_tickers=failures, tickers_without_currency=no_ccy
+            frame, date_col="fiscal_period_end", failed_tickers=failures, tickers_without_currency=no_ccy, **summary
         ),
-        check_results=[fetch_failures_check(failures)],
+        check_results=[fetch_failures_check(failures), *check_results(FINANCIALS, outcomes)],
     )
-
-
-raw_fundamentals_info_checks = gx_suite_checks(RAW_INFO, "raw.fundamentals_info", "raw_fundamentals_info")
-fundamentals_snapshot_checks = gx_suite_checks(SNAPSHOT, "core.fundamentals_snapshot", "fundamentals_snapshot")
-financials_annual_checks = gx_suite_checks(FINANCIALS, "core.financials_annual", "financials_annual")

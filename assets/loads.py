@@ -1,4 +1,9 @@
-"""The load log (raw.loads): which rows each asset wrote, so the next stage reads just those."""
+"""The load log (raw.loads): which rows each asset wrote, so the next stage reads just those.
+
+Each step reads the load its own Dagster run wrote (``run_id``): two runs that overlap never
+process each other's loads. A step run on its own (its upstream not in the run) reads the
+newest load instead.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ def record_load(
     full_tickers: list[str] | None = None,
     row_count: int,
     failures: dict[str, str] | None = None,
+    run_id: str | None = None,
 ) -> None:
     con.execute(
-        "INSERT INTO raw.loads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO raw.loads BY NAME SELECT ? AS load_id, ? AS asset, ? AS source, ? AS started_at,"
+        " ? AS tickers, ? AS full_tickers, ? AS row_count, ? AS failures, ? AS run_id",
         [
             load_id,
             asset,
@@ -30,14 +37,19 @@ def record_load(
             sorted(tickers),
             sorted(full_tickers or []),
             row_count,
-            json.dumps(failures or {}),
+            json.dumps(failures or {}, sort_keys=True),
+            run_id,
         ],
     )
 
 
-def latest_load(con: duckdb.DuckDBPyConnection, asset: str) -> dict[str, Any] | None:
-    """The newest load of ``asset``, or None before its first run."""
-    cur = con.execute("SELECT * FROM raw.loads WHERE asset = ? ORDER BY started_at DESC, load_id DESC LIMIT 1", [asset])
+def run_load(con: duckdb.DuckDBPyConnection, asset: str, run_id: str | None) -> dict[str, Any] | None:
+    """The load of ``asset`` written by run ``run_id``; the newest one when that run wrote none."""
+    cur = con.execute(
+        "SELECT * FROM raw.loads WHERE asset = ?"
+        " ORDER BY (run_id IS NOT DISTINCT FROM ?) DESC, started_at DESC, load_id DESC LIMIT 1",
+        [asset, run_id],
+    )
     row = cur.fetchone()
     if row is None:
         return None

@@ -1,4 +1,4 @@
-"""Materialization metadata every asset reports: row count, tickers, date range, a preview."""
+"""Materialization metadata every asset reports: table and load row counts, dates, schema, a preview."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+
+from assets.quality.checks import markdown_table
+
+
+def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+    """The frame's columns and types, so the asset page shows them."""
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()])
 
 
 def frame_metadata(
@@ -15,25 +22,27 @@ def frame_metadata(
     preview_rows: int = 10,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Standard metadata for a loaded frame; ``extra`` values are added as given."""
-    meta: dict[str, Any] = {"dagster/row_count": dg.MetadataValue.int(frame.height)}
+    """Standard metadata for a loaded frame; ``extra`` values are added as given.
+
+    ``table_rows`` (from ``assets.warehouse.table_summary``) is the whole table's count and
+    becomes the UI's row count; ``load_rows`` is what this materialization wrote.
+    """
+    table_rows = extra.pop("table_rows", None)
+    meta: dict[str, Any] = {
+        "dagster/row_count": dg.MetadataValue.int(frame.height if table_rows is None else int(table_rows)),
+        "load_rows": dg.MetadataValue.int(frame.height),
+        "dagster/column_schema": column_schema(frame),
+    }
     if key_col and key_col in frame.columns:
         keys = sorted(str(k) for k in frame[key_col].unique().drop_nulls().to_list())
-        meta[f"{key_col}s"] = dg.MetadataValue.int(len(keys))
-        meta[f"{key_col}_list"] = dg.MetadataValue.text(", ".join(keys[:200]))
+        meta[f"load_{key_col}s"] = dg.MetadataValue.int(len(keys))
+        meta[f"load_{key_col}_list"] = dg.MetadataValue.text(", ".join(keys[:200]))
     if date_col and date_col in frame.columns and frame.height:
-        meta["date_min"] = dg.MetadataValue.text(str(frame[date_col].min()))
-        meta["date_max"] = dg.MetadataValue.text(str(frame[date_col].max()))
+        meta["load_date_min"] = dg.MetadataValue.text(str(frame[date_col].min()))
+        meta["load_date_max"] = dg.MetadataValue.text(str(frame[date_col].max()))
     if frame.height:
         preview = frame.sort(date_col, descending=True) if date_col in frame.columns else frame
-        with pl.Config(
-            tbl_formatting="MARKDOWN",
-            tbl_hide_dataframe_shape=True,
-            tbl_hide_column_data_types=True,
-            tbl_cols=20,
-            fmt_str_lengths=40,
-        ):
-            meta["preview"] = dg.MetadataValue.md(str(preview.head(preview_rows)))
+        meta["preview"] = dg.MetadataValue.md(markdown_table(preview.head(preview_rows)))
     for key, value in extra.items():
         meta[key] = value if isinstance(value, dg.MetadataValue) else _auto(value)
     return meta

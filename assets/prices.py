@@ -1,29 +1,33 @@
 """Daily price assets: fetch raw bars, build core rows, record data-quality warnings.
 
-Each asset reads like a sentence (fetch, transform, load, report); the logic lives in
-``assets/transforms`` and ``sql/``.
+Each asset reads like a sentence (fetch, stage, audit, publish, report); the logic lives in
+``assets/transforms``, ``assets/quality`` and ``sql/``.
 """
 
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from assets.loads import latest_load, record_load
+from assets.loads import record_load, run_load
 from assets.metadata import frame_metadata
-from assets.quality.checks import fetch_failures_check, gx_suite_checks
-from assets.quality.record import replace_anomalies
-from assets.sources.errors import SourceUnavailable
-from assets.transforms.anomalies import KINDS, detect_anomalies
-from assets.transforms.prices import CORE_ANOMALY_KINDS, build_core, new_actions
-from assets.universe import load_universe, select_tickers
-from orchestration.resources import (
-    SourceResource,
-    WarehouseResource,
-    new_load_id,
-    replace_rows,
-    upsert,
+from assets.quality.checks import (
+    FETCH_FAILURES_DESCRIPTION,
+    audit,
+    check_results,
+    fetch_failures_check,
+    stop_if_blocking,
+    suite_specs,
 )
+from assets.quality.profiles import flagged_share_profile, freshness_profile, history_profile, returns_profile
+from assets.quality.record import record_outcomes, replace_anomalies
+from assets.sources.errors import SourceUnavailable
+from assets.sources.resource import SourceResource
+from assets.transforms.anomalies import KINDS, detect_anomalies
+from assets.transforms.prices import CORE_ANOMALY_KINDS, build_core, conflict_anomalies, new_actions
+from assets.universe import load_universe, select_tickers
+from assets.warehouse import WarehouseResource, new_load_id, replace_rows, table_summary, upsert
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
@@ -31,20 +35,25 @@ PRICE_ANOMALIES = dg.AssetKey(["dq", "price_anomalies"])
 
 
 class PriceRunConfig(dg.Config):
-    """Run config: refresh only some tickers (empty = the whole universe)."""
+    """Run config of every asset that fetches per ticker."""
 
-    tickers: list[str] = []
-    full_refresh: bool = False
-
-
-def held_until(warehouse: WarehouseResource, source: str, tickers: list[str]) -> dict[str, date]:
-    """The last trade date held in core per ticker, counting only rows from ``source``."""
-    held = warehouse.query(
-        "SELECT ticker, max(trade_date) AS last FROM core.prices_daily "
-        "WHERE source = ? AND list_contains(?, ticker) GROUP BY ticker",
-        [source, tickers],
+    tickers: list[str] = Field(
+        default=[],
+        description="Tickers to refresh (universe symbols such as 9888.HK or BIDU); empty = the whole universe.",
     )
-    return dict(zip(held["ticker"].to_list(), held["last"].to_list(), strict=True))
+    full_refresh: bool = Field(
+        default=False,
+        description="Reload whole price histories instead of the dates after those held (minus the overlap).",
+    )
+
+
+def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame:
+    """Per ticker in core: rows, first and last trade date (what readers have now)."""
+    return warehouse.query(
+        "SELECT ticker, count(*) AS rows, min(trade_date) AS first_date, max(trade_date) AS last_date"
+        " FROM core.prices_daily WHERE list_contains(?, ticker) GROUP BY ticker",
+        [tickers],
+    )
 
 
 @dg.asset(
@@ -53,13 +62,14 @@ def held_until(warehouse: WarehouseResource, source: str, tickers: list[str]) ->
     kinds={"duckdb", "polars", "yfinance"},
     pool="duckdb",
     description=(
-        "Daily bars as the source gave them (live: yfinance, raw prices plus actions; replay: "
-        "recorded files in both CSV shapes; sample: synthetic). Incremental: only dates after "
-        "those held, plus an overlap window for revisions; a ticker with a new dividend or "
-        "split is reloaded whole. Select tickers with run config `tickers`."
+        "Daily bars as the source gave them (live: yfinance, split-adjusted prices plus Adj Close "
+        "and actions; replay: recorded files in both CSV shapes; sample: synthetic, shaped the same). "
+        "Incremental: only dates after those held, plus an overlap window for revisions; a ticker "
+        "with a new dividend or split is reloaded whole. Select tickers with run config `tickers`."
     ),
     check_specs=[
-        dg.AssetCheckSpec("fetch_failures", asset=RAW_PRICES, description="Tickers the source returned nothing for."),
+        dg.AssetCheckSpec("fetch_failures", asset=RAW_PRICES, description=FETCH_FAILURES_DESCRIPTION),
+        *suite_specs(RAW_PRICES, "raw_prices_daily"),
     ],
 )
 def raw_prices_daily(
@@ -70,50 +80,76 @@ def raw_prices_daily(
 ) -> dg.MaterializeResult:
     universe = select_tickers(load_universe(), config.tickers)
     tickers = universe["ticker"].to_list()
-    held = {} if config.full_refresh else held_until(warehouse, source.source, tickers)
-    starts = {t: (held[t] - timedelta(days=source.overlap_days) if t in held else None) for t in tickers}
-    adapter = source.prices()
-    reload: list[str] = []
+    held = held_stats(warehouse, tickers)
+    last = {} if config.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
+    starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
+    adapter = source.adapter
     try:
         fetched = adapter.fetch_prices(universe, starts)
-        reload = new_actions(fetched.frame, held)
+        reload = new_actions(fetched.frame, last)
         if reload:
             context.log.info(f"new dividend or split, reloading whole history: {reload}")
             again = adapter.fetch_prices(universe.filter(pl.col("ticker").is_in(reload)), {t: None for t in reload})
-            fetched.frame = pl.concat(
-                [fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame], how="vertical"
-            )
+            fetched.frame = pl.concat([fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame])
+            fetched.conflicts = pl.concat([fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts])
             fetched.failures.update(again.failures)
     except SourceUnavailable as exc:
         raise dg.Failure(description=str(exc)) from exc
     for ticker, problem in sorted(fetched.failures.items()):
         context.log.warning(f"{ticker}: {problem}")
 
+    # stage
     load_id = new_load_id("raw_prices")
-    full = [t for t in tickers if starts[t] is None] + reload
-    frame = fetched.frame.with_columns(pl.lit(datetime.now(UTC)).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
+    full = sorted({t for t in tickers if starts[t] is None} | set(reload))
+    now = datetime.now(UTC)
+    frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
+    conflicts = fetched.conflicts.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
+    # audit
+    outcomes = audit("raw_prices_daily", {"rows": frame, "history": history_profile(frame, held, full)})
+    stop_if_blocking(RAW_PRICES, outcomes)
+    # publish
     with warehouse.transaction() as con:
         upsert(con, "raw.prices_daily", frame)
+        upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
+        replace_anomalies(
+            con,
+            conflict_anomalies(fetched.conflicts),
+            sorted(set(fetched.conflicts["ticker"].to_list())),
+            kinds=["conflicting_duplicate"],
+            within=fetched.conflicts.select("ticker", "trade_date"),
+        )
         record_load(
             con,
             load_id=load_id,
             asset="raw.prices_daily",
-            source=source.source,
+            source=adapter.name,
             tickers=sorted(set(frame["ticker"].to_list())),
-            full_tickers=sorted(set(full)),
+            full_tickers=full,
             row_count=frame.height,
             failures=fetched.failures,
+            run_id=context.run.run_id,
         )
+        record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
+        summary = table_summary(con, "raw.prices_daily", "trade_date")
     return dg.MaterializeResult(
         metadata=frame_metadata(
             frame.drop("fetched_at"),
             load_id=load_id,
-            source=source.source,
+            source=adapter.name,
             failed_tickers=fetched.failures,
-            full_reload_tickers=sorted(set(full)),
+            full_reload_tickers=full,
+            conflicting_duplicates=conflicts.height,
+            **summary,
         ),
-        check_results=[fetch_failures_check(fetched.failures)],
+        check_results=[fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)],
     )
+
+
+def reference_date(last_dates: pl.Series, live: bool) -> date:
+    """Freshness is judged against today for live data, against the recording's end otherwise."""
+    if live or last_dates.is_empty():
+        return datetime.now(UTC).date()
+    return last_dates.max()  # type: ignore[return-value]
 
 
 @dg.asset(
@@ -123,31 +159,69 @@ def raw_prices_daily(
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
-        "One row per (ticker, exchange-local trade date): close as the source gave it, "
-        "adj_close, dividend, split_ratio, currency and price_basis. Rows that break a hard "
-        "invariant go to dq.rejected_prices with the reason instead; where both CSV shapes "
-        "hold a ticker, rows merge by date and disagreements are flagged in dq.price_anomalies."
+        "One row per (ticker, exchange-local trade date): split-adjusted open/high/low/close, "
+        "adj_close (splits and dividends: the total-return series), dividend, split_ratio, "
+        "currency and price_basis. Built from the raw load of the same run; rows that break a hard "
+        "invariant go to dq.rejected_prices with the reason instead; where both CSV shapes hold a "
+        "ticker, rows merge by date and disagreements are flagged in dq.price_anomalies."
     ),
     check_specs=[
         dg.AssetCheckSpec(
-            "rejected_rows", asset=CORE_PRICES, description="Rows kept out of core (dq.rejected_prices)."
+            "rejected_rows",
+            asset=CORE_PRICES,
+            description="Warning: rows kept out of core (missing or non-finite close, non-positive price, "
+            "future date, weekend bar...), listed in dq.rejected_prices with the reason.",
         ),
+        *suite_specs(CORE_PRICES, "prices_daily"),
     ],
 )
-def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def prices_daily(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
+) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.connect() as con:
-        load = latest_load(con, "raw.prices_daily")
-    if load is None:
-        raise dg.Failure(description="raw.prices_daily has never been loaded: materialize raw/prices_daily first")
-    raw = warehouse.query("SELECT * FROM raw.prices_daily WHERE load_id = ?", [load["load_id"]])
+        load = run_load(con, "raw.prices_daily", context.run.run_id)
+        if load is None:
+            raise dg.Failure(description="raw.prices_daily has never been loaded: materialize raw/prices_daily first")
+        raw = con.execute("SELECT * FROM raw.prices_daily WHERE load_id = ?", [load["load_id"]]).pl()
+        loaded = sorted(set(raw["ticker"].to_list()))
+        history = con.execute(
+            "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+            " WHERE list_contains(?, ticker)",
+            [loaded],
+        ).pl()
+        last = con.execute("SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker").pl()
+    # stage
     core, rejected, flagged = build_core(raw, universe)
     load_id = load["load_id"]
     now = datetime.now(UTC)
     core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
-    full = [t for t in load["full_tickers"] if t in set(raw["ticker"].to_list())]
+    full = [t for t in load["full_tickers"] if t in set(loaded)]
+    # audit: the staged rows in the context of what readers will see after the publish
+    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), core.select(history.columns)])
+    last_after = pl.concat(
+        [
+            last.filter(~pl.col("ticker").is_in(loaded)),
+            core.group_by("ticker").agg(pl.col("trade_date").max().alias("last_date")),
+        ]
+    )
+    live = source.adapter.snapshots_are_now
+    outcomes = audit(
+        "prices_daily",
+        {
+            "rows": core,
+            "returns": returns_profile(after, core),
+            "freshness": freshness_profile(
+                last_after.filter(pl.col("ticker").is_in(loaded)),
+                universe,
+                reference_date(last_after["last_date"], live),
+            ),
+        },
+    )
+    stop_if_blocking(CORE_PRICES, outcomes)
+    # publish
     with warehouse.transaction() as con:
-        # whole reloads (first load, new action, other source) replace the ticker's rows
+        # whole reloads replace the ticker's rows; incremental loads upsert their dates
         replace_rows(
             con, "core.prices_daily", core.filter(pl.col("ticker").is_in(full)), "list_contains(?, ticker)", [full]
         )
@@ -157,7 +231,6 @@ def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             "dq.rejected_prices",
             rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
         )
-        loaded = sorted(set(core["ticker"].to_list()))
         # flags from the load itself: whole history for full reloads, the fetched dates otherwise
         replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
         partial = [t for t in loaded if t not in full]
@@ -173,17 +246,21 @@ def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             load_id=load_id,
             asset="core.prices_daily",
             source=load["source"],
-            tickers=loaded,
+            tickers=sorted(set(core["ticker"].to_list())),
             full_tickers=full,
             row_count=core.height,
+            run_id=context.run.run_id,
         )
-    by_reason = rejected.group_by("reason").len().sort("reason").rows() if rejected.height else []
+        record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
+        summary = table_summary(con, "core.prices_daily", "trade_date")
+    by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
     return dg.MaterializeResult(
         metadata=frame_metadata(
             core.drop("loaded_at"),
             load_id=load_id,
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
+            **summary,
         ),
         check_results=[
             dg.AssetCheckResult(
@@ -192,10 +269,11 @@ def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource
                 severity=dg.AssetCheckSeverity.WARN,
                 metadata={
                     "rejected": dg.MetadataValue.int(rejected.height),
-                    "by_reason": dg.MetadataValue.json(dict(by_reason)),
+                    "by_reason": dg.MetadataValue.json(by_reason),
                     "tickers": dg.MetadataValue.text(", ".join(sorted(set(rejected["ticker"].to_list())))),
                 },
-            )
+            ),
+            *check_results(CORE_PRICES, outcomes),
         ],
     )
 
@@ -207,47 +285,56 @@ def prices_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
-        "Data-quality warnings per ticker and date (unit errors, unadjusted or misadjusted "
-        "splits, stale series, gaps beyond exchange holidays, tickers with no data), rerun over "
-        "the whole history of the tickers just loaded. Thresholds: assets/quality/anomaly_rules.toml."
+        "Data-quality warnings per ticker and date (unit errors and unit switches, unreported splits, "
+        "splits not back-adjusted, stale series, gaps beyond exchange holidays, tickers with no "
+        "data), rerun over the whole history of the tickers this run loaded. Thresholds: "
+        "assets/quality/anomaly_rules.toml."
     ),
     check_specs=[
-        dg.AssetCheckSpec(f"no_{kind}", asset=PRICE_ANOMALIES, description=f"No {kind} anomaly in the tickers loaded")
-        for kind in KINDS
+        *[
+            dg.AssetCheckSpec(f"no_{kind}", asset=PRICE_ANOMALIES, description=f"Warning: {description}")
+            for kind, description in KINDS.items()
+        ],
+        *suite_specs(PRICE_ANOMALIES, "price_anomalies"),
     ],
 )
-def price_anomalies(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     universe = load_universe()
     with warehouse.connect() as con:
-        load = latest_load(con, "core.prices_daily")
+        load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []
         held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
         prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [loaded]).pl()
+    # a ticker of the universe that core has never held is reported as no_data
     absent = [t for t in universe["ticker"].to_list() if t not in held]
     scope = sorted(set(loaded) | set(absent))
     found = detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(scope)))
     with warehouse.transaction() as con:
         replace_anomalies(con, found, scope, kinds=list(KINDS))
+        anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
+        counts_frame = prices.group_by("ticker").agg(pl.len().alias("rows"))
+        outcomes = audit("price_anomalies", {"flagged_share": flagged_share_profile(anomalies, counts_frame)})
+        stop_if_blocking(PRICE_ANOMALIES, outcomes)
+        record_outcomes(con, "dq.price_anomalies", outcomes, context.run.run_id)
+        summary = table_summary(con, "dq.price_anomalies", "trade_date")
     counts = dict(found.group_by("kind").len().rows())
     return dg.MaterializeResult(
-        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(scope)),
+        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(scope), **summary),
         check_results=[
-            dg.AssetCheckResult(
-                check_name=f"no_{kind}",
-                passed=counts.get(kind, 0) == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "count": dg.MetadataValue.int(counts.get(kind, 0)),
-                    "tickers": dg.MetadataValue.text(
-                        ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
-                    ),
-                },
-            )
-            for kind in KINDS
+            *[
+                dg.AssetCheckResult(
+                    check_name=f"no_{kind}",
+                    passed=counts.get(kind, 0) == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "count": dg.MetadataValue.int(counts.get(kind, 0)),
+                        "tickers": dg.MetadataValue.text(
+                            ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
+                        ),
+                    },
+                )
+                for kind in KINDS
+            ],
+            *check_results(PRICE_ANOMALIES, outcomes),
         ],
     )
-
-
-prices_daily_checks = gx_suite_checks(CORE_PRICES, "core.prices_daily", "prices_daily")
-raw_prices_daily_checks = gx_suite_checks(RAW_PRICES, "raw.prices_daily", "raw_prices_daily")
-price_anomalies_checks = gx_suite_checks(PRICE_ANOMALIES, "dq.price_anomalies", "price_anomalies")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import duckdb
 
-from orchestration.resources import DEFAULT_WAREHOUSE, repo_path
+from orchestration.resources import warehouse_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         print('usage: python -m orchestration.query "SELECT ..."', file=sys.stderr)
         return 2
-    path = repo_path(os.environ.get("CHINATECH_WAREHOUSE", DEFAULT_WAREHOUSE))
+    path = warehouse_file()
     if not path.exists():
         print(f"no warehouse at {path}: run `make demo` first", file=sys.stderr)
         return 1

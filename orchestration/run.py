@@ -46,13 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickers", default="", help="comma-separated tickers (default: the whole universe)")
     parser.add_argument("--full-refresh", action="store_true", help="reload whole price histories")
     parser.add_argument("--date", default=None, help="snapshot partition (default: today, UTC)")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="move the warehouse file aside (kept as <file>.replaced-<time>) and build it again from scratch",
+    )
     args = parser.parse_args(argv)
 
     dagster_home()
     import dagster as dg
 
     from orchestration.definitions import defs
-    from orchestration.resources import DEFAULT_WAREHOUSE, repo_path
+    from orchestration.resources import warehouse_file
+
+    warehouse = warehouse_file()
+    if args.rebuild and warehouse.exists():
+        aside = warehouse.with_name(f"{warehouse.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+        warehouse.rename(aside)
+        wal = warehouse.with_name(warehouse.name + ".wal")
+        if wal.exists():
+            wal.rename(aside.with_name(aside.name + ".wal"))
+        print(f"rebuild: moved {warehouse} aside to {aside}")
 
     tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
     job = defs.resolve_job_def("all_assets")
@@ -61,26 +75,31 @@ def main(argv: list[str] | None = None) -> int:
     run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
     partition = args.date or datetime.now(UTC).date().isoformat()
     started = datetime.now(UTC)
+    source = os.environ.get("CHINATECH_SOURCE", "live")
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
         partition_key=partition,
         run_config=run_config,
         raise_on_error=False,
+        tags={
+            "chinatech/source": source,
+            "chinatech/warehouse": str(warehouse),
+            "chinatech/tickers": ",".join(tickers) or "all",
+        },
     )
     seconds = (datetime.now(UTC) - started).total_seconds()
-    warehouse = repo_path(os.environ.get("CHINATECH_WAREHOUSE", DEFAULT_WAREHOUSE))
     for step in result.get_step_failure_events():
         print(f"FAILED {step.step_key}: {step.event_specific_data.error.message.strip()}", file=sys.stderr)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
         print(f"check {e.severity.value:5} {e.asset_key.to_user_string()} {e.check_name}: failed")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
-    print(f"source: {os.environ.get('CHINATECH_SOURCE', 'live')}  warehouse: {warehouse}")
+    print(f"source: {source}  warehouse: {warehouse}")
     if result.success:
-        import duckdb
+        from assets.warehouse import connect_waiting
 
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with connect_waiting(warehouse, read_only=True) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 

@@ -1,16 +1,22 @@
-"""A small great-expectations 1.x wrapper: validate a Polars frame against a suite from TOML.
+"""A small great-expectations 1.x wrapper: validate Polars frames against a suite from TOML.
 
 dagster-ge needs great-expectations < 1, so this is the bridge. GX takes seconds to import,
 so it is imported lazily, once, inside ``validate``; its context is ephemeral (nothing is
 written to disk) with analytics and progress bars off.
+
+An expectation runs on a named frame: ``rows`` (the staged rows of a load) or a profile that
+``assets/quality/profiles.py`` derives from them (per-ticker history sizes, freshness, robust
+returns...). Invariants (keys, NOT NULL, positive prices, known enums) are not here: they are
+constraints of the schema (sql/schema), which no write can break.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -19,15 +25,18 @@ from typing import Any
 import polars as pl
 
 SUITES_FILE = Path(__file__).with_name("suites.toml")
+PREVIEW_IDS = 20
 
 
 @dataclass(frozen=True)
 class Expectation:
     name: str
     expectation: str  # a great_expectations.expectations class name
-    severity: str  # ERROR blocks what depends on the asset; WARN only reports
+    severity: str  # ERROR blocks the publish (and so what depends on it); WARN only reports
     kwargs: dict[str, Any]
-    description: str = ""
+    description: str  # plain words, shown in the UI
+    on: str = "rows"  # which frame: the staged rows or a profile of them
+    ids: tuple[str, ...] = ()  # columns naming an offending row (ticker, date, year...)
 
 
 @dataclass(frozen=True)
@@ -37,24 +46,36 @@ class Outcome:
     severity: str
     observed: str
     description: str = ""
+    unexpected_count: int = 0
+    offending: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def blocking_failure(self) -> bool:
+        return self.severity == "ERROR" and not self.passed
 
 
 def load_suite(table: str, path: Path = SUITES_FILE) -> list[Expectation]:
-    """The expectations for ``table`` (a key of suites.toml)."""
+    """The expectations for ``table`` (a key of suites.toml); each must say in words what it checks."""
     with path.open("rb") as fh:
         suites = tomllib.load(fh)
     if table not in suites:
         raise KeyError(f"no expectation suite for {table!r} in {path}")
-    return [
-        Expectation(
-            name=e["name"],
-            expectation=e["expectation"],
-            severity=e.get("severity", "ERROR"),
-            kwargs=e.get("kwargs", {}),
-            description=e.get("description", ""),
+    out = []
+    for e in suites[table]:
+        if not e.get("description"):
+            raise ValueError(f"{path}: expectation {table}.{e.get('name')} has no description")
+        out.append(
+            Expectation(
+                name=e["name"],
+                expectation=e["expectation"],
+                severity=e.get("severity", "ERROR"),
+                kwargs=e.get("kwargs", {}),
+                description=e["description"],
+                on=e.get("on", "rows"),
+                ids=tuple(e.get("ids", ())),
+            )
         )
-        for e in suites[table]
-    ]
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -75,40 +96,74 @@ def _resolve(kwargs: dict[str, Any], today: date) -> dict[str, Any]:
     return {k: (midnight if v == "{today}" else v) for k, v in kwargs.items()}
 
 
-def validate(frame: pl.DataFrame, suite: list[Expectation], today: date | None = None) -> list[Outcome]:
-    """Run every expectation of ``suite`` on ``frame``; never raises for a failed expectation."""
+def _plain(value: Any) -> Any:
+    """numpy / pandas scalars -> JSON-friendly Python values (NaN -> None)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date | datetime):
+        return value.isoformat()[:10] if isinstance(value, datetime) and value.hour == 0 else str(value)
+    return value
+
+
+def validate(
+    frames: pl.DataFrame | dict[str, pl.DataFrame], suite: list[Expectation], today: date | None = None
+) -> list[Outcome]:
+    """Run every expectation of ``suite`` on its frame; never raises for a failed expectation.
+
+    An expectation whose frame is empty passes (nothing to check), and says so.
+    """
     import great_expectations.expectations as gxe
 
-    ctx = _context()
+    named = {"rows": frames} if isinstance(frames, pl.DataFrame) else frames
     today = today or date.today()
-    pdf = frame.to_pandas()
-    for col, dtype in frame.schema.items():
-        if dtype == pl.Date:  # GX compares dates as timestamps
-            pdf[col] = pdf[col].astype("datetime64[ns]")
-    name = f"frame_{id(frame)}"
-    source = ctx.data_sources.add_or_update_pandas(name)
-    asset = source.add_dataframe_asset(name="frame")
-    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(batch_parameters={"dataframe": pdf})
-    outcomes = []
+    outcomes: list[Outcome] = []
+    batches: dict[str, Any] = {}
+    ctx = _context()
+    sources: list[str] = []
     try:
         for exp in suite:
-            kwargs = _resolve(exp.kwargs, today)
-            result = batch.validate(getattr(gxe, exp.expectation)(**kwargs))
+            if exp.on not in named:
+                raise KeyError(f"expectation {exp.name} runs on frame {exp.on!r}, which was not given")
+            frame = named[exp.on]
+            if frame.is_empty():
+                outcomes.append(Outcome(exp.name, True, exp.severity, '{"rows": 0}', exp.description))
+                continue
+            if exp.on not in batches:
+                pdf = frame.to_pandas()
+                for col, dtype in frame.schema.items():
+                    if dtype == pl.Date:  # GX compares dates as timestamps
+                        pdf[col] = pdf[col].astype("datetime64[ns]")
+                name = f"frame_{id(frame)}_{exp.on}"
+                sources.append(name)
+                asset = ctx.data_sources.add_or_update_pandas(name).add_dataframe_asset(name="frame")
+                batches[exp.on] = asset.add_batch_definition_whole_dataframe("all").get_batch(
+                    batch_parameters={"dataframe": pdf}
+                )
+            result_format: dict[str, Any] = {"result_format": "SUMMARY"}
+            if exp.ids:
+                result_format["unexpected_index_column_names"] = list(exp.ids)
+            result = batches[exp.on].validate(
+                getattr(gxe, exp.expectation)(**_resolve(exp.kwargs, today)), result_format=result_format
+            )
             res = result.result or {}
-            observed = {
-                k: res[k]
-                for k in ("observed_value", "unexpected_count", "unexpected_percent", "partial_unexpected_list")
-                if k in res
-            }
+            offending = [
+                {k: _plain(v) for k, v in row.items()} for row in res.get("partial_unexpected_index_list") or []
+            ][:PREVIEW_IDS]
+            observed = {k: res[k] for k in ("observed_value", "unexpected_count", "unexpected_percent") if k in res}
             outcomes.append(
                 Outcome(
                     name=exp.name,
                     passed=bool(result.success),
                     severity=exp.severity,
-                    observed=json.dumps(observed, default=str)[:2000],
+                    observed=json.dumps(observed, default=_plain)[:2000],
                     description=exp.description,
+                    unexpected_count=int(res.get("unexpected_count") or 0),
+                    offending=offending,
                 )
             )
     finally:
-        ctx.data_sources.delete(name)
+        for name in sources:
+            ctx.data_sources.delete(name)
     return outcomes

@@ -8,13 +8,32 @@ from typing import Protocol
 
 import polars as pl
 
+from assets.transforms.prices import REJECTED_SCHEMA, resolve_duplicates
+
+
+def _no_conflicts() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECTED_SCHEMA)
+
 
 @dataclass
 class PriceFetch:
-    """Raw rows (``RAW_PRICES_SCHEMA``) for the tickers that worked, and why the others did not."""
+    """Raw rows (``RAW_PRICES_SCHEMA``) for the tickers that worked, and why the others did not.
+
+    Construction resolves duplicate keys (ticker, source, shape, trade_date) the same way for
+    every adapter: the last row in frame order (file order: the later revision) is kept,
+    exact copies vanish, and each dropped different version is added to ``conflicts``
+    (REJECTED_SCHEMA, reason ``conflicting_duplicate``, row_json = the dropped version), so
+    nothing is overwritten silently.
+    """
 
     frame: pl.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
+    conflicts: pl.DataFrame = field(default_factory=_no_conflicts)
+
+    def __post_init__(self) -> None:
+        self.frame, found = resolve_duplicates(self.frame)
+        if found.height:
+            self.conflicts = pl.concat([self.conflicts.select(list(REJECTED_SCHEMA)), found], how="vertical")
 
 
 class PriceSource(Protocol):
@@ -26,7 +45,10 @@ class PriceSource(Protocol):
 
 
 def clip_to_starts(frame: pl.DataFrame, starts: dict[str, date | None]) -> pl.DataFrame:
-    """Keep rows on or after each ticker's start (sources that always return everything)."""
+    """Keep rows on or after each ticker's start (sources that always return everything).
+
+    Row order is kept: it decides which of two versions of a date is the later one.
+    """
     bounded = {t: s for t, s in starts.items() if s is not None}
     if not bounded or frame.is_empty():
         return frame
@@ -35,7 +57,7 @@ def clip_to_starts(frame: pl.DataFrame, starts: dict[str, date | None]) -> pl.Da
         schema={"ticker": pl.String, "_start": pl.Date},
     )
     return (
-        frame.join(lim, on="ticker", how="left")
+        frame.join(lim, on="ticker", how="left", maintain_order="left")
         .filter(pl.col("_start").is_null() | (pl.col("trade_date") >= pl.col("_start")))
         .drop("_start")
     )

@@ -51,6 +51,14 @@ def sample_bars(ticker: str, group: str, currency: str, calendar: str) -> pl.Dat
     vol = _VOL[group]
     drift = 0.0003 if group != "fx" else 0.0
     rets = rng.normal(drift, vol, n)
+    if group == "fx":
+        # currencies are managed, not random walks: mean-reverting around the level (the HKD peg
+        # barely moves), so the sample stays inside the bands the FX checks enforce
+        shocks = rets * (0.1 if currency == "HKD" else 1.0)
+        path = np.zeros(n)
+        for i in range(1, n):
+            path[i] = 0.98 * path[i - 1] + shocks[i]
+        rets = np.diff(path, prepend=0.0)
     level = _FX_LEVEL.get(currency, _LEVEL[group]) if group == "fx" else _LEVEL[group] * rng.uniform(0.5, 2.0)
 
     splits = np.zeros(n)

@@ -8,12 +8,10 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import requests
@@ -95,11 +93,6 @@ class SecClient:
         self._limiter = RateLimiter(max_per_second)
         self._session = session or requests.Session()
 
-    @classmethod
-    def from_env(cls, cache_dir: Path, **kwargs: Any) -> SecClient:
-        """Build from ``CHINATECH_SEC_USER_AGENT`` (refuses when it is unset)."""
-        return cls(os.environ.get(USER_AGENT_ENV, ""), cache_dir, **kwargs)
-
     def cache_path(self, cik: int) -> Path:
         return self.cache_dir / f"{cik_key(cik)}.json.gz"
 
@@ -173,20 +166,32 @@ class SecClient:
 
 
 def read_replay_companyfacts(replay_dir: Path, cik: int) -> dict | None:
-    """A recorded company-facts document from the replay folder, or None when not recorded."""
+    """A recorded company-facts document from the replay folder, or None when not recorded.
+
+    An unreadable file (truncated or not gzip, not JSON, not an object) is a SourceError
+    naming the CIK and the path, so the caller skips that filer instead of failing them all.
+    """
     key = cik_key(cik)
     for folder in REPLAY_FOLDERS:
         for name in (f"{key}.json.gz", f"{key}.json"):
             path = Path(replay_dir) / folder / name
-            if not path.exists():
-                continue
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(path, "rb") as fh:
-                try:
-                    return json.loads(fh.read())
-                except ValueError as exc:
-                    raise SourceError(key, f"recorded file {path} is not valid JSON: {exc}") from exc
+            if path.exists():
+                return _read_companyfacts_file(path, key)
     return None
+
+
+def _read_companyfacts_file(path: Path, key: str) -> dict:
+    import zlib
+
+    try:
+        data = path.read_bytes()
+        doc = json.loads(gzip.decompress(data) if path.name.endswith(".gz") else data)
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError, UnicodeDecodeError, ValueError) as exc:
+        # ValueError covers json.JSONDecodeError; EOFError is what a cut-off gzip raises
+        raise SourceError(key, f"{path}: truncated or not gzip / not JSON: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SourceError(key, f"{path}: not a JSON object (got {type(doc).__name__})")
+    return doc
 
 
 def parse_companyfacts(doc: dict, source: str) -> pl.DataFrame:

@@ -235,48 +235,6 @@ def currency_mismatches(snapshot_with_recomputed: pl.DataFrame, tolerance: float
     return pl.DataFrame(rows, schema=MISMATCH_SCHEMA)
 
 
-_PE_MODULE_FIELDS = {
-    "summaryDetail": ("trailingPE", "forwardPE", "marketCap", "currency"),
-    "defaultKeyStatistics": (
-        "forwardPE",
-        "trailingEps",
-        "forwardEps",
-        "priceToBook",
-        "bookValue",
-        "enterpriseValue",
-        "sharesOutstanding",
-        "netIncomeToCommon",
-    ),
-    "financialData": ("currentPrice", "financialCurrency"),
-    "price": ("regularMarketPrice", "currency", "symbol"),
-}
-
-
-def quote_summary_pe_fields(body: dict) -> dict:
-    """The P/E-related values of each module of a quoteSummary body, keyed 'module.field'.
-
-    ``Ticker.info`` keeps only one ``forwardPE`` (modules are flattened in answer order);
-    this keeps both, e.g. BABA 2025-02-24: summaryDetail.forwardPE 14.56 and
-    defaultKeyStatistics.forwardPE 1.955. Accepts the body or a recorded exchange
-    ({'response': {'bodyJson': ...}}).
-    """
-    if "quoteSummary" not in body and "response" in body:
-        body = body["response"]["bodyJson"]
-    results = (body.get("quoteSummary") or {}).get("result") or []
-    if not results:
-        return {}
-    modules = results[0]
-    out: dict[str, Any] = {}
-    for module, fields in _PE_MODULE_FIELDS.items():
-        values = modules.get(module) or {}
-        for field in fields:
-            value = values.get(field)
-            if isinstance(value, dict):
-                value = value.get("raw")
-            out[f"{module}.{field}"] = value
-    return out
-
-
 def load_line_item_mapping(path: Path | str = LINE_ITEMS_CSV) -> pl.DataFrame:
     """The yfinance line item -> canonical name mapping (``assets/line_items.csv``)."""
     return pl.read_csv(path, schema=LINE_ITEMS_SCHEMA)

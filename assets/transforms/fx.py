@@ -32,15 +32,17 @@ def fx_daily_from_prices(prices: pl.DataFrame, universe: pl.DataFrame) -> pl.Dat
     """Core price rows of the universe's FX tickers -> FX_SCHEMA rows (USD base).
 
     Saturday/Sunday bars are dropped: Yahoo publishes a partial Saturday bar for the
-    running week, which is not a settled rate. Null closes are dropped; non-positive ones
-    are kept so ``fx_anomalies`` can report them (conversions ignore them).
+    running week, which is not a settled rate. Null, NaN and inf closes are dropped; non-positive
+    ones are kept so ``fx_anomalies`` can report them (conversions ignore them). The result
+    depends only on the set of rows, never on their order: should the prices carry two rows
+    for a day and pair, the pick is made by a full sort (source, then rate).
     """
     fx_universe = universe.filter(pl.col("group") == "fx").select(
         "ticker", pl.col("currency").str.to_uppercase().alias("quote")
     )
     rows = (
         prices.join(fx_universe, on="ticker", how="inner")
-        .filter(pl.col("close").is_not_null() & pl.col("close").is_not_nan())
+        .filter(pl.col("close").is_finite())  # null, NaN and inf are no rate
         .filter(pl.col("trade_date").dt.weekday() <= 5)
         .select(
             pl.col("trade_date").cast(pl.Date),
@@ -49,9 +51,9 @@ def fx_daily_from_prices(prices: pl.DataFrame, universe: pl.DataFrame) -> pl.Dat
             pl.col("close").cast(pl.Float64).alias("rate"),
             pl.col("source").cast(pl.String),
         )
-        # one rate per day and pair even if the prices carried duplicates
+        # one rate per day and pair even if the prices carried duplicates, picked by value
+        .sort("quote", "trade_date", "source", "rate", nulls_last=True)
         .unique(["trade_date", "base", "quote"], keep="last", maintain_order=True)
-        .sort("quote", "trade_date")
     )
     return rows.cast(FX_SCHEMA)  # type: ignore[arg-type]
 
@@ -70,7 +72,7 @@ def fx_anomalies(fx: pl.DataFrame, max_move: float = 0.05, max_gap_days: int = 7
     """
     if fx.is_empty():
         return pl.DataFrame(schema=FX_ANOMALY_SCHEMA)
-    base = fx.sort("base", "quote", "trade_date").with_columns(
+    base = fx.sort("base", "quote", "trade_date", "rate", nulls_last=True).with_columns(
         pair_label(pl.col("base"), pl.col("quote")).alias("ticker")
     )
     nonpositive = base.filter(pl.col("rate").is_null() | pl.col("rate").is_nan() | (pl.col("rate") <= 0)).select(
@@ -115,7 +117,7 @@ def fx_anomalies(fx: pl.DataFrame, max_move: float = 0.05, max_gap_days: int = 7
     return (
         pl.concat([nonpositive, jumps, gaps])
         .cast(FX_ANOMALY_SCHEMA)  # type: ignore[arg-type]
-        .sort("ticker", "trade_date", "kind")
+        .sort("ticker", "trade_date", "kind", "detail")
     )
 
 
@@ -141,8 +143,9 @@ def usd_rate_asof(
             pl.col("trade_date").cast(pl.Date).alias("__fx_date"),
             pl.col("rate").alias(out_col),
         )
-        .unique(["__ccy", "__fx_date"], keep="last")
-        .sort("__fx_date")
+        .sort("__ccy", "__fx_date", out_col)
+        .unique(["__ccy", "__fx_date"], keep="last", maintain_order=True)
+        .sort("__fx_date", "__ccy")
     )
     left = frame.with_row_index(idx).with_columns(
         pl.col(currency_col).cast(pl.String).str.to_uppercase().alias("__ccy"),
@@ -164,23 +167,3 @@ def usd_rate_asof(
         .sort(idx)
         .drop(idx, "__ccy", "__at")
     )
-
-
-def convert_to_usd(
-    amounts: pl.DataFrame,
-    fx: pl.DataFrame,
-    date_col: str,
-    amount_col: str,
-    currency_col: str,
-    max_staleness_days: int | None = None,
-) -> pl.DataFrame:
-    """Add ``<amount_col>_usd``: the amount divided by the last USD rate on or before the date.
-
-    Null when no rate is known yet for that currency and date (never a later rate).
-    ``max_staleness_days`` optionally refuses rates older than that many days.
-    """
-    rate_col = "__usd_rate"
-    with_rate = usd_rate_asof(amounts, fx, date_col, currency_col, rate_col, max_staleness_days)
-    return with_rate.with_columns(
-        (pl.col(amount_col).cast(pl.Float64) / pl.col(rate_col)).alias(f"{amount_col}_usd")
-    ).drop(rate_col)

@@ -2,12 +2,20 @@
 
 Both the live adapter and the replay reader hand their frames to the same parsers here, so
 the recorded files exercise exactly the code that live data goes through.
+
+Yahoo serves Open/High/Low/Close split-adjusted in every mode; ``auto_adjust`` only decides
+whether dividends are folded into Close too. Hence two price bases, told apart by whether a
+row carries an Adj Close: ``split_adjusted`` (Close without dividends, Adj Close beside it:
+the download shape and ``auto_adjust=False`` history) and ``split_dividend_adjusted`` (history
+written with ``auto_adjust=True``: no Adj Close, adj_close = close).
 """
 
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+import re
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import polars as pl
 
@@ -54,6 +62,21 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "row_json": pl.String(),
 }
 
+ANOMALY_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "trade_date": pl.Date(),
+    "kind": pl.String(),
+    "detail": pl.String(),
+}
+
+SPLIT_ADJUSTED = "split_adjusted"
+SPLIT_DIVIDEND_ADJUSTED = "split_dividend_adjusted"
+PRICE_BASES = (SPLIT_ADJUSTED, SPLIT_DIVIDEND_ADJUSTED)
+
+# Anomaly kinds build_core returns; conflicting_duplicate comes from conflict_anomalies().
+CORE_ANOMALY_KINDS = ["source_disagreement", "ohlc_inconsistent", "non_session_day"]
+CONFLICT_KIND = "conflicting_duplicate"
+
 # yfinance column names (either shape) -> raw column names.
 _COLUMNS = {
     "Open": "open",
@@ -65,7 +88,14 @@ _COLUMNS = {
     "Dividends": "dividends",
     "Stock Splits": "stock_splits",
 }
-_REQUIRED = ("open", "high", "low", "close")
+# Every shape has these; Adj Close, Dividends and Stock Splits legitimately come and go.
+_REQUIRED_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+_DATE_COLUMNS = ("Date", "Datetime", "date", "index")
+_PRICES = ("open", "high", "low", "close")
+_VALUES = tuple(_COLUMNS.values())
+_KEY = ("ticker", "source", "shape", "trade_date")
+# Calendars of instruments that trade round the clock: no exchange, no session days.
+_NO_EXCHANGE = ("24/5", "24/7", "")
 # Two shapes of the same ticker "agree" when closes differ by less than this (rounding).
 DISAGREEMENT_TOLERANCE = 5e-4
 
@@ -74,32 +104,130 @@ def empty_raw() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_PRICES_SCHEMA)
 
 
-def normalize_history(ticker: str, frame: pl.DataFrame, source: str, shape: str = "history") -> pl.DataFrame:
+def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+# ---------------------------------------------------------------- exchange calendars
+
+
+@lru_cache(maxsize=64)
+def exchange_tz(calendar: str | None) -> str | None:
+    """IANA time zone of an exchange calendar ('XHKG' -> 'Asia/Hong_Kong').
+
+    None for calendars with no exchange ('24/5' FX, empty): their bars keep the date of the
+    source's own stamp. An unknown calendar name raises ValueError (a universe typo).
+    """
+    if calendar is None or calendar.strip() in _NO_EXCHANGE:
+        return None
+    import exchange_calendars as xcals
+
+    try:
+        return str(xcals.get_calendar(calendar.strip()).tz)
+    except xcals.errors.InvalidCalendarName as exc:
+        raise ValueError(f"unknown exchange calendar {calendar!r}") from exc
+
+
+@lru_cache(maxsize=64)
+def _weekmask(calendar: str) -> str:
+    import exchange_calendars as xcals
+
+    return str(xcals.get_calendar(calendar).weekmask)
+
+
+@lru_cache(maxsize=64)
+def _holidays(calendar: str, first_year: int, last_year: int) -> tuple[date, ...]:
+    """Weekmask days without a session in whole years, within the calendar's recorded range."""
+    import exchange_calendars as xcals
+
+    probe = xcals.get_calendar(calendar)
+    lo, hi = date(first_year, 1, 1), date(last_year, 12, 31)
+    if probe.bound_min() is not None:
+        lo = max(lo, probe.bound_min().date())
+    if probe.bound_max() is not None:
+        hi = min(hi, probe.bound_max().date())
+    if lo > hi:
+        return ()
+    cal = xcals.get_calendar(calendar, start=lo.isoformat(), end=hi.isoformat())
+    sessions = {d.date() for d in cal.sessions}
+    mask = cal.weekmask
+    days = (lo + timedelta(days=i) for i in range((hi - lo).days + 1))
+    return tuple(d for d in days if mask[d.weekday()] == "1" and d not in sessions)
+
+
+def calendar_days(calendars: pl.DataFrame) -> pl.DataFrame:
+    """(calendar, trade_date) -> whether that date is a weekend or a holiday of the calendar.
+
+    Weekend means outside the calendar's weekmask; holiday means a weekmask day with no
+    session (exchange_calendars records holidays only from its bound, e.g. 1960 for XHKG:
+    earlier days are never called holidays). Exchange-free calendars ('24/5') get neither.
+    """
+    out = calendars.select("calendar", "trade_date").unique().sort("calendar", "trade_date")
+    weekend: list[bool] = []
+    holiday: list[bool] = []
+    for (name,), part in out.partition_by("calendar", as_dict=True, maintain_order=True).items():
+        days = part["trade_date"].to_list()
+        if exchange_tz(name) is None:
+            weekend += [False] * len(days)
+            holiday += [False] * len(days)
+            continue
+        mask = _weekmask(str(name))
+        known = set(_holidays(str(name), min(days).year, max(days).year))
+        weekend += [mask[d.weekday()] == "0" for d in days]
+        holiday += [d in known for d in days]
+    return out.with_columns(
+        pl.Series("_weekend", weekend, dtype=pl.Boolean), pl.Series("_holiday", holiday, dtype=pl.Boolean)
+    )
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def normalize_history(
+    ticker: str,
+    frame: pl.DataFrame,
+    source: str,
+    shape: str = "history",
+    *,
+    tz: str | None = None,
+    name: str = "history",
+) -> pl.DataFrame:
     """A ``Ticker.history()`` frame (Date or Datetime column as text) -> raw rows.
 
-    The trade date is the calendar date as written in the exchange's own offset (the first
-    ten characters), never shifted through UTC: a Hong Kong bar stamped 00:00+08:00 stays on
-    its day. Columns may come in any order, with or without ``Adj Close``.
+    ``tz`` is the listing's exchange time zone: a stamp with an offset is converted to it
+    before taking the date, so a Hong Kong bar stamped 11:00-05:00 lands on the next HK day.
+    ``tz=None`` keeps the date as written (FX: Yahoo's own London stamp). Dates without a
+    time stay as written. A missing or renamed column raises a schema-drift SourceError
+    naming ``name`` (the file): a load with volume or prices silently null is worse.
+    Rows keep file order within a date; duplicate dates are resolved by ``resolve_duplicates``.
     """
-    date_col = next((c for c in ("Date", "Datetime", "date", "index") if c in frame.columns), None)
+    date_col = next((c for c in _DATE_COLUMNS if c in frame.columns), None)
     if date_col is None:
-        raise SourceError(ticker, f"history has no Date/Datetime column (columns: {frame.columns})")
-    missing = [c for c in ("Open", "High", "Low", "Close") if c not in frame.columns]
-    if missing:
-        raise SourceError(ticker, f"history lacks columns {missing}")
+        raise SourceError(ticker, f"{name}: schema drift: no Date/Datetime column; columns are {frame.columns}")
+    _check_columns(ticker, name, frame.columns)
     present = {k: v for k, v in _COLUMNS.items() if k in frame.columns}
     out = frame.select(
         pl.col(date_col).cast(pl.String).alias("source_date"),
         *[pl.col(k).cast(pl.Float64, strict=False).alias(v) for k, v in present.items()],
     )
-    return _finish_raw(out, ticker, source, shape)
+    return _finish_raw(out, ticker, source, shape, tz=tz, name=name, has_adj="Adj Close" in present)
 
 
-def normalize_download(frame: pl.DataFrame, source: str) -> pl.DataFrame:
-    """A ``yfinance.download()`` frame in long form (ticker, field, Date, value) -> raw rows."""
+def normalize_download(frame: pl.DataFrame, source: str, *, name: str = "download") -> pl.DataFrame:
+    """A ``yfinance.download()`` frame in long form (ticker, field, Date, value) -> raw rows.
+
+    Dates have no time, so they stay as written. The same schema-drift rule as history.
+    """
     parts = []
-    for ticker, part in frame.partition_by("ticker", as_dict=True).items():
-        wide = part.pivot(on="field", index="Date", values="value", aggregate_function="first")
+    for ticker, part in frame.partition_by("ticker", as_dict=True, maintain_order=True).items():
+        tk = str(ticker[0])
+        _check_columns(tk, name, part["field"].unique(maintain_order=True).to_list())
+        # a date written twice stays two rows (nth occurrence of each field), in file order,
+        # so resolve_duplicates can keep the later one and report the other
+        occ = part.with_columns(pl.col("Date").cum_count().over("field", "Date").alias("_occ"))
+        wide = occ.pivot(on="field", index=["Date", "_occ"], values="value", aggregate_function="last").sort(
+            "Date", "_occ"
+        )
         present = {k: v for k, v in _COLUMNS.items() if k in wide.columns}
         out = wide.select(
             pl.col("Date").cast(pl.String).alias("source_date"),
@@ -107,7 +235,7 @@ def normalize_download(frame: pl.DataFrame, source: str) -> pl.DataFrame:
         )
         # a multi-ticker file has empty cells where one ticker did not trade: not a bar at all
         out = out.filter(~pl.all_horizontal(pl.col(c).is_null() for c in present.values() if c != "volume"))
-        parts.append(_finish_raw(out, str(ticker[0]), source, "download"))
+        parts.append(_finish_raw(out, tk, source, "download", tz=None, name=name, has_adj="Adj Close" in present))
     return pl.concat(parts, how="vertical") if parts else empty_raw()
 
 
@@ -132,32 +260,211 @@ def read_download_csv(text: str | bytes, name: str = "download") -> pl.DataFrame
     )
     meta = pl.DataFrame({"col": names[1:], "field": fields, "ticker": tickers})
     return (
-        body.unpivot(index="Date", variable_name="col", value_name="value")
-        .join(meta, on="col")
+        body.with_row_index("_line")
+        .unpivot(index=["_line", "Date"], variable_name="col", value_name="value")
+        .join(meta, on="col", how="left")
+        .sort("_line", maintain_order=True)
         .select("ticker", "field", "Date", "value")
     )
 
 
-def _finish_raw(out: pl.DataFrame, ticker: str, source: str, shape: str) -> pl.DataFrame:
-    for col in _COLUMNS.values():
+def _squash(column: str) -> str:
+    return re.sub(r"[^a-z]", "", column.lower())
+
+
+def _check_columns(ticker: str, name: str, columns: list[str]) -> None:
+    """Schema drift: required columns missing, or a known column under another spelling."""
+    known = {_squash(c): c for c in _COLUMNS}
+    renamed = [(c, known[_squash(c)]) for c in columns if _squash(c) in known and c not in _COLUMNS]
+    if renamed:
+        pairs = ", ".join(f"{got!r} for {want!r}" for got, want in renamed)
+        raise SourceError(ticker, f"{name}: schema drift: renamed column {pairs}; columns are {columns}")
+    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        label = "column" if len(missing) == 1 else "columns"
+        raise SourceError(ticker, f"{name}: schema drift: missing {label} {', '.join(missing)}; columns are {columns}")
+
+
+def _trade_date(stamp: pl.Expr, tz: str | None) -> pl.Expr:
+    """The stamp's date in ``tz`` when it carries an offset; otherwise its first ten characters."""
+    as_written = stamp.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+    if tz is None:
+        return as_written
+    text = stamp.str.strip_chars().str.replace("T", " ", literal=True).str.replace(r"Z$", "+00:00")
+    instant = pl.coalesce(
+        text.str.to_datetime("%Y-%m-%d %H:%M:%S%z", strict=False, time_zone="UTC"),
+        text.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%z", strict=False, time_zone="UTC"),
+        text.str.to_datetime("%Y-%m-%d %H:%M%z", strict=False, time_zone="UTC"),
+    )
+    has_offset = text.str.contains(r"\d[+-]\d{2}:?\d{2}$")
+    return pl.when(has_offset).then(instant.dt.convert_time_zone(tz).dt.date()).otherwise(as_written)
+
+
+def _finish_raw(
+    out: pl.DataFrame, ticker: str, source: str, shape: str, *, tz: str | None, name: str, has_adj: bool
+) -> pl.DataFrame:
+    for col in _VALUES:
         if col not in out.columns:
             out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
+    if has_adj:
+        # A file with an Adj Close column but an empty cell: NaN (as pandas reads it), so the
+        # row is rejected instead of passing for split_dividend_adjusted (no Adj Close).
+        out = out.with_columns(
+            pl.when(pl.col("adj_close").is_null() & pl.col("close").is_not_null())
+            .then(float("nan"))
+            .otherwise(pl.col("adj_close"))
+            .alias("adj_close")
+        )
     parsed = out.with_columns(
         pl.lit(ticker).alias("ticker"),
         pl.lit(source).alias("source"),
         pl.lit(shape).alias("shape"),
-        pl.col("source_date").str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias("trade_date"),
+        _trade_date(pl.col("source_date"), tz).alias("trade_date"),
     )
     bad_dates = parsed.filter(pl.col("trade_date").is_null())
     if bad_dates.height:
         sample = bad_dates["source_date"].head(3).to_list()
-        raise SourceError(ticker, f"{bad_dates.height} rows with unparseable dates, e.g. {sample}")
+        raise SourceError(ticker, f"{name}: {bad_dates.height} rows with unparseable dates, e.g. {sample}")
     return (
         parsed.select(list(RAW_PRICES_SCHEMA))
         .cast(RAW_PRICES_SCHEMA)  # type: ignore[arg-type]
-        .sort("trade_date")
-        .unique(["ticker", "source", "shape", "trade_date"], keep="last", maintain_order=True)
+        .sort("trade_date", maintain_order=True)  # stable: file order kept within a date
     )
+
+
+# ---------------------------------------------------------------- duplicates and basis
+
+
+def _row_json() -> pl.Expr:
+    """The row as given, for dq tables; NaN/inf would encode as null, so they are named."""
+    non_finite = pl.concat_str(
+        [
+            pl.when(pl.col(c).is_not_null() & ~pl.col(c).is_finite()).then(
+                pl.format("{}={}", pl.lit(c), pl.col(c).cast(pl.String))
+            )
+            for c in _VALUES
+        ],
+        separator=",",
+        ignore_nulls=True,
+    )
+    return pl.struct("source_date", *_VALUES, pl.when(non_finite != "").then(non_finite).alias("non_finite"))
+
+
+def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per (ticker, source, shape, trade_date): the last one in frame order wins.
+
+    Frame order is file order, so the later revision is kept. Exact copies (same values,
+    whatever the stamp) vanish silently; a different version is returned in REJECTED_SCHEMA
+    with reason ``conflicting_duplicate``: row_json is the dropped version (the one right
+    before the kept row) plus ``kept`` (its source_date and close) and, if more than one
+    version was dropped, ``earlier`` (their source_date and close). Pure; deterministic.
+    """
+    if raw.is_empty():
+        return raw, _empty(REJECTED_SCHEMA)
+    idx = "_pos"
+    numbered = raw.with_row_index(idx)
+    # one row per distinct version of a key, at the position of its last occurrence
+    versions = numbered.group_by([*_KEY, *_VALUES], maintain_order=True).agg(
+        pl.col(idx).max(), pl.col("source_date").last()
+    )
+    versions = versions.sort(idx).with_columns(pl.len().over(list(_KEY)).alias("_n"))
+    kept_ids = versions.group_by(list(_KEY)).agg(pl.col(idx).max())[idx]
+    kept = numbered.filter(pl.col(idx).is_in(kept_ids.implode())).sort(idx).drop(idx)
+    dropped = versions.filter((pl.col("_n") > 1) & ~pl.col(idx).is_in(kept_ids.implode()))
+    if dropped.is_empty():
+        return kept.select(list(RAW_PRICES_SCHEMA)), _empty(REJECTED_SCHEMA)
+    keeper = versions.filter(pl.col(idx).is_in(kept_ids.implode())).select(
+        *_KEY, pl.struct("source_date", "close").alias("kept")
+    )
+    latest = (
+        dropped.sort(idx)
+        .group_by(list(_KEY), maintain_order=True)
+        .agg(
+            pl.all().exclude(*_KEY).last(),
+            pl.struct("source_date", "close").slice(0, pl.len() - 1).alias("earlier"),
+        )
+    )
+    conflicts = (
+        latest.join(keeper, on=list(_KEY), how="left")
+        .with_columns(
+            pl.when(pl.col("earlier").list.len() > 0).then(pl.col("earlier")).alias("earlier"),
+        )
+        .with_columns(
+            pl.struct(_row_json().struct.unnest(), "kept", "earlier").struct.json_encode().alias("row_json"),
+            pl.lit(CONFLICT_KIND).alias("reason"),
+        )
+        .select(list(REJECTED_SCHEMA))
+        .sort("ticker", "trade_date", "source", "shape")
+    )
+    return kept.select(list(RAW_PRICES_SCHEMA)), conflicts
+
+
+def conflict_anomalies(conflicts: pl.DataFrame) -> pl.DataFrame:
+    """Conflict rows (``resolve_duplicates``) -> one anomaly per ticker and date, kind
+    ``conflicting_duplicate``, naming the kept and the dropped close, so the kept core row is
+    visibly one of several versions the source gave."""
+    if conflicts.is_empty():
+        return _empty(ANOMALY_SCHEMA)
+    version = pl.Struct({"source_date": pl.String, "close": pl.Float64})
+    decoded = conflicts.with_columns(
+        pl.col("row_json")
+        .str.json_decode(pl.Struct({"source_date": pl.String, "close": pl.Float64, "kept": version}))
+        .alias("_v")
+    ).unnest("_v")
+    per_shape = decoded.sort("ticker", "trade_date", "shape", "source").select(
+        "ticker",
+        "trade_date",
+        pl.format(
+            "{} {}: kept close {} ({}), dropped close {} ({})",
+            "source",
+            "shape",
+            pl.col("kept").struct.field("close"),
+            pl.col("kept").struct.field("source_date"),
+            "close",
+            "source_date",
+        ).alias("detail"),
+    )
+    return (
+        per_shape.group_by("ticker", "trade_date", maintain_order=True)
+        .agg(pl.col("detail").str.join("; "))
+        .select("ticker", "trade_date", pl.lit(CONFLICT_KIND).alias("kind"), "detail")
+        .cast(ANOMALY_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def to_split_dividend_adjusted(raw: pl.DataFrame) -> pl.DataFrame:
+    """Put rows that carry an Adj Close onto the split_dividend_adjusted basis.
+
+    close := Adj Close, open/high/low scaled by Adj Close / Close, adj_close := null (as
+    ``auto_adjust=True`` writes it). Adapters apply it to a ticker's download rows when its
+    history file has no Adj Close, before clipping to the load window, so a ticker's basis
+    never depends on which dates a load happens to contain. Rows without a usable ratio
+    (missing, NaN, non-positive) are left alone so build_core rejects them as they are.
+    """
+    usable = (
+        pl.col("adj_close").is_finite()
+        & pl.col("close").is_finite()
+        & (pl.col("close") > 0)
+        & (pl.col("adj_close") > 0)
+    ).fill_null(False)
+    factor = pl.col("adj_close") / pl.col("close")
+    return raw.with_columns(
+        [pl.when(usable).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low")]
+        + [
+            pl.when(usable).then(pl.col("adj_close")).otherwise(pl.col("close")).alias("close"),
+            pl.when(usable).then(None).otherwise(pl.col("adj_close")).alias("adj_close"),
+        ]
+    )
+
+
+def price_basis_expr() -> pl.Expr:
+    """A raw row's basis: without Adj Close the file was written with dividends folded in."""
+    return (
+        pl.when(pl.col("adj_close").is_null()).then(pl.lit(SPLIT_DIVIDEND_ADJUSTED)).otherwise(pl.lit(SPLIT_ADJUSTED))
+    )
+
+
+# ---------------------------------------------------------------- core
 
 
 def build_core(
@@ -165,92 +472,108 @@ def build_core(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Raw rows -> (core rows, rejected rows, anomalies) for the tickers present.
 
-    Where a ticker has both shapes, rows merge by date (history first: it carries the
-    actions) and closes that disagree beyond rounding become ``source_disagreement``
-    anomalies. Rows with no usable close (missing, non-positive, future, FX weekend bars:
-    Yahoo's partial Saturday) are returned as rejected with the reason; rows whose high/low
-    contradict open/close keep their close, lose high/low, and are flagged ``ohlc_inconsistent``.
+    Each row's basis comes from the row alone (``price_basis_expr``), so the result never depends
+    on the load window or row order. Where a ticker has both shapes, rows merge by date
+    (history first: it carries the actions) and closes that disagree beyond rounding become
+    ``source_disagreement`` anomalies. Rejected with the reason: no usable close (missing,
+    NaN/inf, non-positive), negative volume or dividend, future dates, FX weekend bars (Yahoo's partial
+    Saturday), weekend bars of exchange-listed tickers (``non_session_day``), tickers not in
+    the universe. NaN/inf open/high/low/volume count as missing. Kept but flagged: high/low
+    contradicting open/close (set to null, ``ohlc_inconsistent``) and weekday exchange
+    holidays (``non_session_day``: Yahoo fills some closures, typhoons included, with flat
+    zero-volume bars; the calendar's history is too imperfect to drop them on its word).
     """
     today = today or datetime.now().date()
     if raw.is_empty():
-        return (
-            pl.DataFrame(schema=CORE_PRICES_SCHEMA),
-            pl.DataFrame(schema=REJECTED_SCHEMA),
-            pl.DataFrame(schema={"ticker": pl.String, "trade_date": pl.Date, "kind": pl.String, "detail": pl.String}),
-        )
-    info = universe.select("ticker", "currency", "group")
-    rows = raw.join(info, on="ticker", how="left").with_columns(
-        pl.when(pl.col("adj_close").is_null())
-        .then(pl.lit("adjusted"))
-        .otherwise(pl.lit("unadjusted"))
-        .alias("price_basis"),
+        return _empty(CORE_PRICES_SCHEMA), _empty(REJECTED_SCHEMA), _empty(ANOMALY_SCHEMA)
+    # raw from the warehouse is unique per key; direct callers may pass parser output
+    raw, conflicts = resolve_duplicates(raw.select(list(RAW_PRICES_SCHEMA)))
+    calendar = pl.col("calendar") if "calendar" in universe.columns else pl.lit(None, dtype=pl.String)
+    info = universe.select("ticker", "currency", "group", calendar.cast(pl.String).alias("calendar"))
+    rows = raw.join(info, on="ticker", how="left").with_columns(_row_json().struct.json_encode().alias("row_json"))
+    days = calendar_days(rows.filter(pl.col("calendar").is_not_null()))
+    rows = rows.join(days, on=["calendar", "trade_date"], how="left").with_columns(
+        pl.col("_weekend").fill_null(False),
+        pl.col("_holiday").fill_null(False),
+        # NaN/inf are no values: treat like an empty cell (close and adj_close: rejected below)
+        *[
+            pl.when(pl.col(c).is_finite()).then(pl.col(c)).alias(c)
+            for c in ("open", "high", "low", "volume", "dividends", "stock_splits")
+        ],
+        price_basis_expr().alias("price_basis"),
     )
+    non_finite = ~pl.col("close").is_finite() | (pl.col("adj_close").is_not_null() & ~pl.col("adj_close").is_finite())
     reason = (
         pl.when(pl.col("close").is_null())
         .then(pl.lit("missing_close"))
-        .when(pl.min_horizontal(*_REQUIRED) <= 0)
+        .when(non_finite)
+        .then(pl.lit("non_finite_price"))
+        .when(pl.min_horizontal(*_PRICES, "adj_close") <= 0)
         .then(pl.lit("non_positive_price"))
         .when(pl.col("volume") < 0)
         .then(pl.lit("negative_volume"))
+        .when(pl.col("dividends") < 0)
+        .then(pl.lit("negative_dividend"))
         .when(pl.col("trade_date") > today)
         .then(pl.lit("future_date"))
         .when((pl.col("group") == "fx") & (pl.col("trade_date").dt.weekday() >= 6))
         .then(pl.lit("weekend_fx_bar"))
+        .when(pl.col("_weekend"))
+        .then(pl.lit("non_session_day"))
         .when(pl.col("currency").is_null())
         .then(pl.lit("ticker_not_in_universe"))
         .otherwise(None)
     )
     rows = rows.with_columns(reason.alias("reason"))
-    rejected = (
-        rows.filter(pl.col("reason").is_not_null())
-        .with_columns(pl.struct("source_date", *_COLUMNS.values()).struct.json_encode().alias("row_json"))
-        .select(list(REJECTED_SCHEMA))
+    rejected = pl.concat([rows.filter(pl.col("reason").is_not_null()).select(list(REJECTED_SCHEMA)), conflicts]).sort(
+        "ticker", "trade_date", "source", "shape", "reason"
     )
     good = rows.filter(pl.col("reason").is_null())
-    # High/low that contradict open/close (Yahoo's adjusted OHLC rounding, bad ticks): the
-    # close is kept, the extremes become unknown, and the row is flagged with the originals.
+
+    # history shape first (it carries actions), then download for the dates it lacks; the
+    # full sort key makes the pick independent of row order
+    merged = (
+        good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
+        .sort("ticker", "trade_date", "_rank", "shape", "source")
+        .unique(["ticker", "trade_date"], keep="first", maintain_order=True)
+    )
+    # High/low that contradict open/close (rounding of adjusted OHLC, bad ticks): the close is
+    # kept, the extremes become unknown, and the stored row is flagged with the originals.
     inconsistent = (pl.col("high") < pl.max_horizontal("open", "close")) | (
         pl.col("low") > pl.min_horizontal("open", "close")
     )
-    ohlc_flags = good.filter(inconsistent).select(
+    ohlc_flags = merged.filter(inconsistent).select(
         "ticker",
         "trade_date",
         pl.lit("ohlc_inconsistent").alias("kind"),
         pl.format(
             "{} shape: open {} high {} low {} close {}; high/low set to null in core",
             "shape",
-            *[pl.col(c).round(6) for c in ("open", "high", "low", "close")],
+            *[pl.col(c).round(6) for c in _PRICES],
         ).alias("detail"),
     )
-    good = good.with_columns(pl.when(inconsistent).then(None).otherwise(pl.col(c)).alias(c) for c in ("high", "low"))
-
-    anomalies = pl.concat([_shape_disagreements(good), ohlc_flags.unique(["ticker", "trade_date"])])
-    # history shape first (it carries actions), then download for the dates it lacks. Where
-    # the history file is already adjusted, download rows filling it are put on the same basis
-    # (scaled by Adj Close / Close) so one ticker's closes never mix adjusted and as-traded.
-    adjusted_history = (
-        good.filter((pl.col("shape") == "history") & (pl.col("price_basis") == "adjusted"))
-        .select("ticker")
-        .unique()
-        .with_columns(pl.lit(True).alias("_adj_hist"))
+    # Yahoo's filler bar: no volume, open = high = low = close (up to float noise of adjustment)
+    spread = pl.max_horizontal(*_PRICES) - pl.min_horizontal(*_PRICES)
+    flat = (pl.col("volume").fill_null(0) == 0) & (spread <= 1e-9 * pl.col("close")).fill_null(False)
+    holiday_flags = merged.filter(pl.col("_holiday")).select(
+        "ticker",
+        "trade_date",
+        pl.lit("non_session_day").alias("kind"),
+        pl.format(
+            "{} has no session on this weekday; bar kept ({}close {}, volume {})",
+            "calendar",
+            pl.when(flat).then(pl.lit("flat zero-volume filler, ")).otherwise(pl.lit("")),
+            pl.col("close").round(6),
+            pl.col("volume"),
+        ).alias("detail"),
     )
-    factor = pl.col("adj_close") / pl.col("close")
-    rescale = (pl.col("shape") == "download") & pl.col("_adj_hist").fill_null(False) & pl.col("adj_close").is_not_null()
-    good = (
-        good.join(adjusted_history, on="ticker", how="left")
-        .with_columns(
-            [pl.when(rescale).then(pl.col(c) * factor).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low")]
-            + [
-                pl.when(rescale).then(pl.col("adj_close")).otherwise(pl.col("close")).alias("close"),
-                pl.when(rescale).then(pl.lit("adjusted")).otherwise(pl.col("price_basis")).alias("price_basis"),
-            ]
-        )
-        .drop("_adj_hist")
+    merged = merged.with_columns(
+        pl.when(inconsistent).then(None).otherwise(pl.col(c)).alias(c) for c in ("high", "low")
     )
-    merged = (
-        good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
-        .sort("ticker", "trade_date", "_rank")
-        .unique(["ticker", "trade_date"], keep="first", maintain_order=True)
+    anomalies = (
+        pl.concat([_shape_disagreements(good), ohlc_flags, holiday_flags])
+        .cast(ANOMALY_SCHEMA)  # type: ignore[arg-type]
+        .sort("ticker", "trade_date", "kind", "detail")
     )
     core = merged.select(
         "ticker",
@@ -267,15 +590,12 @@ def build_core(
         "price_basis",
         "source",
     ).cast(CORE_PRICES_SCHEMA)  # type: ignore[arg-type]
-    return core, rejected, anomalies.sort("ticker", "trade_date")
-
-
-CORE_ANOMALY_KINDS = ["source_disagreement", "ohlc_inconsistent"]
+    return core, rejected, anomalies
 
 
 def _shape_disagreements(rows: pl.DataFrame) -> pl.DataFrame:
-    # compare like with like: the adjusted close of each shape (Adj Close, or Close when the
-    # file was written already adjusted)
+    # compare like with like: the dividend-adjusted close of each shape (Adj Close, or Close
+    # when the file was written with dividends folded in)
     adjusted = pl.coalesce("adj_close", "close")
     hist = rows.filter(pl.col("shape") == "history").select("ticker", "trade_date", adjusted.alias("h"))
     down = rows.filter(pl.col("shape") == "download").select("ticker", "trade_date", adjusted.alias("d"))

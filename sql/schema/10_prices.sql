@@ -3,8 +3,8 @@
 -- Adj Close only when auto_adjust=False) or 'download' (yfinance.download(): three header rows).
 CREATE TABLE IF NOT EXISTS raw.prices_daily (
     ticker        VARCHAR NOT NULL,
-    source        VARCHAR NOT NULL,
-    shape         VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
+    shape         VARCHAR NOT NULL CHECK (shape IN ('history', 'download')),
     trade_date    DATE NOT NULL,
     source_date   VARCHAR NOT NULL,
     open          DOUBLE,
@@ -20,25 +20,31 @@ CREATE TABLE IF NOT EXISTS raw.prices_daily (
     PRIMARY KEY (ticker, source, shape, trade_date)
 );
 
--- One row per (ticker, exchange-local trade date). `close` is the source's Close as given;
--- `price_basis` says whether the source had already adjusted every price for splits and
--- dividends ('adjusted': adj_close = close, never adjusted twice) or gave prices as traded
--- with a separate Adj Close ('unadjusted').
+-- One row per (ticker, exchange-local trade date). Every price is split-adjusted (Yahoo serves
+-- Open/High/Low/Close adjusted for splits in both yfinance modes). `price_basis` says what else:
+--   'split_adjusted'           close is Yahoo's Close (dividends not taken out); adj_close is
+--                              Yahoo's Adj Close (splits and dividends): the total-return series
+--   'split_dividend_adjusted'  the source adjusted close for dividends too (auto_adjust=True);
+--                              adj_close = close
+-- The invariants live here, so no write path can break them.
 CREATE TABLE IF NOT EXISTS core.prices_daily (
     ticker       VARCHAR NOT NULL,
     trade_date   DATE NOT NULL,
-    open         DOUBLE,
-    high         DOUBLE,
-    low          DOUBLE,
-    close        DOUBLE NOT NULL,
-    adj_close    DOUBLE NOT NULL,
-    volume       BIGINT,
-    dividend     DOUBLE NOT NULL,
-    split_ratio  DOUBLE,
+    open         DOUBLE CHECK (open > 0 AND isfinite(open)),
+    high         DOUBLE CHECK (high > 0 AND isfinite(high)),
+    low          DOUBLE CHECK (low > 0 AND isfinite(low)),
+    close        DOUBLE NOT NULL CHECK (close > 0 AND isfinite(close)),
+    adj_close    DOUBLE NOT NULL CHECK (adj_close > 0 AND isfinite(adj_close)),
+    volume       BIGINT CHECK (volume >= 0),
+    dividend     DOUBLE NOT NULL CHECK (dividend >= 0),
+    split_ratio  DOUBLE CHECK (split_ratio > 0),
     currency     VARCHAR NOT NULL,
-    price_basis  VARCHAR NOT NULL,
-    source       VARCHAR NOT NULL,
+    price_basis  VARCHAR NOT NULL CHECK (price_basis IN ('split_adjusted', 'split_dividend_adjusted')),
+    source       VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
     load_id      VARCHAR NOT NULL,
     loaded_at    TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (ticker, trade_date)
+    PRIMARY KEY (ticker, trade_date),
+    CHECK (high IS NULL OR low IS NULL OR high >= low),
+    CHECK (high IS NULL OR (high >= close AND (open IS NULL OR high >= open))),
+    CHECK (low IS NULL OR (low <= close AND (open IS NULL OR low <= open)))
 );

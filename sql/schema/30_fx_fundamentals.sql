@@ -4,10 +4,10 @@
 -- USD), weekday bars only (Yahoo's partial Saturday bar is dropped).
 CREATE TABLE IF NOT EXISTS core.fx_daily (
     trade_date  DATE NOT NULL,
-    base        VARCHAR NOT NULL,
-    quote       VARCHAR NOT NULL,
-    rate        DOUBLE NOT NULL,
-    source      VARCHAR NOT NULL,
+    base        VARCHAR NOT NULL CHECK (base = 'USD'),
+    quote       VARCHAR NOT NULL CHECK (regexp_full_match(quote, '[A-Z]{3}')),
+    rate        DOUBLE NOT NULL CHECK (rate > 0 AND isfinite(rate)),
+    source      VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
     PRIMARY KEY (trade_date, base, quote)
 );
 
@@ -16,8 +16,8 @@ CREATE TABLE IF NOT EXISTS raw.fundamentals_info (
     ticker      VARCHAR NOT NULL,
     as_of_date  DATE NOT NULL,
     fetched_at  TIMESTAMPTZ NOT NULL,
-    source      VARCHAR NOT NULL,
-    info        JSON,
+    source      VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
+    info        JSON NOT NULL,
     PRIMARY KEY (ticker, as_of_date)
 );
 
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS core.fundamentals_snapshot (
     ticker                  VARCHAR NOT NULL,
     as_of_date              DATE NOT NULL,
     price                   DOUBLE,
-    market_cap              DOUBLE,
+    market_cap              DOUBLE CHECK (market_cap > 0),
     enterprise_value        DOUBLE,
     shares_outstanding      DOUBLE,
     trailing_pe             DOUBLE,
@@ -40,9 +40,9 @@ CREATE TABLE IF NOT EXISTS core.fundamentals_snapshot (
     price_to_book           DOUBLE,
     dividend_yield          DOUBLE,
     net_income_to_common    DOUBLE,
-    currency                VARCHAR,
-    financial_currency      VARCHAR,
-    source                  VARCHAR NOT NULL,
+    currency                VARCHAR CHECK (regexp_full_match(currency, '[A-Z]{3}')),
+    financial_currency      VARCHAR CHECK (regexp_full_match(financial_currency, '[A-Z]{3}')),
+    source                  VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
     fetched_at              TIMESTAMPTZ NOT NULL,
     eps_fx_rate             DOUBLE,
     eps_currency            VARCHAR,
@@ -56,11 +56,11 @@ CREATE TABLE IF NOT EXISTS core.fundamentals_snapshot (
 CREATE TABLE IF NOT EXISTS core.financials_annual (
     ticker              VARCHAR NOT NULL,
     fiscal_period_end   DATE NOT NULL,
-    statement           VARCHAR NOT NULL,
+    statement           VARCHAR NOT NULL CHECK (statement IN ('income_statement', 'balance_sheet', 'cash_flow')),
     line_item           VARCHAR NOT NULL,
-    value               DOUBLE NOT NULL,
+    value               DOUBLE NOT NULL CHECK (isfinite(value)),
     currency            VARCHAR,
-    source              VARCHAR NOT NULL,
+    source              VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
     fetched_at          TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (ticker, fiscal_period_end, statement, line_item)
 );

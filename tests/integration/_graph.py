@@ -10,8 +10,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.sources.resource import SourceResource
+from assets.warehouse import WarehouseResource
 from orchestration.definitions import ASSET_MODULES
-from orchestration.resources import SourceResource, WarehouseResource
 
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
@@ -49,16 +50,17 @@ def materialize(
     selection: Any = None,
     partition_key: str | None = SAMPLE_PARTITION,
     run_config: dict[str, Any] | None = None,
+    raise_on_error: bool = False,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
     return dg.materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
-        resources={"warehouse": WarehouseResource(path=str(warehouse)), "source": source},
+        resources={"warehouse": WarehouseResource(mode=source.source, path=str(warehouse)), "source": source},
         partition_key=partition_key,
         run_config=run_config,
         instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
+        raise_on_error=raise_on_error,
     )
 
 

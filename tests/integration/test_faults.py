@@ -1,5 +1,6 @@
-"""Fault cases: corrupt replay files, a write failing mid-transaction, network down, SEC misconfigured,
-and a blocking check stopping what depends on it."""
+"""Fault cases: corrupt replay files, a write failing mid-transaction, network down, SEC misconfigured.
+
+Blocking checks stopping bad rows before they are published: tests/integration/test_trust.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import socket
 import time
 from pathlib import Path
 
-import dagster as dg
-import duckdb
 import pytest
 
 # imported here, not lazily inside a test: on import yfinance installs a warnings filter that would
@@ -19,21 +18,16 @@ import pytest
 import yfinance  # noqa: F401
 
 import assets.prices
-from assets.prices import prices_daily_checks
-from orchestration.resources import SourceResource
+from assets.sources.resource import SourceResource
 from tests.integration._graph import (
     CORE_PRICES,
-    FX_DAILY,
-    PRICE_ANOMALIES,
     RAW_PRICES,
-    RAW_SEC_FACTS,
     failure_messages,
     materialize,
     materialized_keys,
     query,
     replay_source,
     scalar,
-    started_steps,
 )
 
 GOOD = {  # ticker -> (recorded file, shape)
@@ -143,7 +137,7 @@ def _yahoo_reachable() -> bool:
 def test_live_prices_with_network_down_fail_fast(tmp_path, yf_state):
     if _yahoo_reachable():
         pytest.skip("Yahoo Finance is reachable from here: this test needs the network down")
-    source = SourceResource(source="live", cache_dir=str(tmp_path / "cache"))
+    source = SourceResource(source="live", sec_user_agent="ct test@example.com", cache_dir=str(tmp_path / "cache"))
     started = time.monotonic()
     result = materialize(
         tmp_path / "warehouse.duckdb",
@@ -160,49 +154,13 @@ def test_live_prices_with_network_down_fail_fast(tmp_path, yf_state):
     assert "Yahoo" in message and "unreachable" in message
 
 
-def test_live_sec_without_user_agent_is_refused(tmp_path, monkeypatch):
+def test_live_without_sec_user_agent_is_refused_before_fetching(tmp_path, monkeypatch):
+    """Live mode checks its settings at run start: no price is fetched, no file is written."""
     monkeypatch.delenv("CHINATECH_SEC_USER_AGENT", raising=False)
     source = SourceResource(source="live", sec_user_agent="", cache_dir=str(tmp_path / "cache"))
-    result = materialize(tmp_path / "warehouse.duckdb", source, selection=[RAW_SEC_FACTS], partition_key=None)
-    assert not result.success
-    message = failure_messages(result)["raw__sec_facts"]
-    assert "User-Agent" in message
-    assert "CHINATECH_SEC_USER_AGENT" in message
-
-
-def test_failing_blocking_check_stops_downstream_assets(sample_copy):
-    warehouse = sample_copy
-    with duckdb.connect(str(warehouse)) as con:
-        load_id = con.execute(
-            "SELECT load_id FROM raw.loads WHERE asset = 'core.prices_daily' ORDER BY started_at DESC LIMIT 1"
-        ).fetchone()[0]
-        # a holiday, so the key is new; every other column is valid
-        con.execute(
-            "INSERT INTO core.prices_daily (ticker, trade_date, close, adj_close, dividend, currency, price_basis,"
-            " source, load_id, loaded_at) VALUES ('AAPL', '2019-01-01', -1, -1, 0, 'USD', 'unadjusted', 'sample',"
-            " ?, now())",
-            [load_id],
+    with pytest.raises(Exception, match="resource") as err:
+        materialize(
+            tmp_path / "warehouse.duckdb", source, selection=[RAW_PRICES], partition_key=None, raise_on_error=True
         )
-    fx_before = query(warehouse, "SELECT * FROM core.fx_daily ORDER BY ALL")
-
-    selection = dg.AssetSelection.checks(*prices_daily_checks.check_keys) | dg.AssetSelection.assets(
-        FX_DAILY, PRICE_ANOMALIES
-    )
-    result = materialize(warehouse, SourceResource(source="sample"), selection=selection, partition_key=None)
-
-    assert not result.success
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == CORE_PRICES}
-    assert not evaluations["close_positive"].passed
-    assert evaluations["close_positive"].severity == dg.AssetCheckSeverity.ERROR
-    assert "close_positive" in failure_messages(result)["prices_daily_gx_suite"]
-    # nothing downstream ran
-    assert materialized_keys(result).isdisjoint({FX_DAILY, PRICE_ANOMALIES})
-    assert started_steps(result).isdisjoint({"core__fx_daily", "dq__price_anomalies"})
-    assert query(warehouse, "SELECT * FROM core.fx_daily ORDER BY ALL").equals(fx_before)
-    recorded = query(
-        warehouse,
-        "SELECT passed FROM dq.check_results WHERE asset = 'core.prices_daily' AND check_name = 'close_positive'"
-        " AND run_id = ?",
-        [result.run_id],
-    )
-    assert recorded["passed"].to_list() == [False]
+    assert "CHINATECH_SEC_USER_AGENT" in str(err.value.__cause__)
+    assert not (tmp_path / "warehouse.duckdb").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from orchestration.resources import SourceResource
+from assets.sources.resource import SourceResource
 from tests.integration._graph import (
     RAW_INFO,
     SAMPLE_PARTITION,
@@ -73,7 +73,7 @@ def test_snapshot_days_are_kept_and_rerun_replaces_only_that_day(sample_copy, tm
 
 @pytest.mark.parametrize("day", ["2026-01-05", SAMPLE_PARTITION])
 def test_live_source_refuses_to_backfill_a_past_day(tmp_path, day):
-    source = SourceResource(source="live", cache_dir=str(tmp_path / "cache"))
+    source = SourceResource(source="live", sec_user_agent="ct test@example.com", cache_dir=str(tmp_path / "cache"))
     result = materialize(tmp_path / "warehouse.duckdb", source, selection=[RAW_INFO], partition_key=day)
     assert not result.success
     message = failure_messages(result)["raw__fundamentals_info"]

@@ -8,6 +8,7 @@ import pytest
 from assets.quality.gx import load_suite
 from tests.integration._graph import (
     ALL_ASSET_KEYS,
+    ASSETS,
     CHECKS,
     SAMPLE_PARTITION,
     failed_error_checks,
@@ -26,19 +27,25 @@ SOURCE_TABLES = [
     "core.financials_annual",
     "raw.sec_facts",
 ]
-# every great-expectations suite wired as checks: "<suite>_gx_suite" on the asset whose table it validates
+# every great-expectations suite, by the table whose staged rows it audits before publishing
 GX_SUITES = {
-    ".".join(next(iter(c.check_keys)).asset_key.path): c.node_def.name.removesuffix("_gx_suite")
-    for c in CHECKS
-    if c.node_def.name.endswith("_gx_suite")
+    "raw.prices_daily": "raw_prices_daily",
+    "core.prices_daily": "prices_daily",
+    "dq.price_anomalies": "price_anomalies",
+    "core.fx_daily": "fx_daily",
+    "raw.fundamentals_info": "raw_fundamentals_info",
+    "core.fundamentals_snapshot": "fundamentals_snapshot",
+    "core.financials_annual": "financials_annual",
+    "raw.sec_facts": "raw_sec_facts",
+    "core.capex": "capex",
 }
 
 
-def test_gx_suites_cover_the_core_tables():
-    assert {"core.prices_daily", "core.fx_daily", "core.fundamentals_snapshot", "core.financials_annual"} <= set(
-        GX_SUITES
-    )
-    assert "core.capex" in GX_SUITES
+def test_every_suite_is_declared_as_checks_on_its_asset():
+    declared = {(".".join(k.asset_key.path), k.name) for c in CHECKS for k in c.check_keys}
+    declared |= {(".".join(k.asset_key.path), k.name) for a in ASSETS for k in a.check_keys}
+    for table, suite in GX_SUITES.items():
+        assert {(table, e.name) for e in load_suite(suite)} <= declared, table
 
 
 def test_whole_graph_succeeds_and_materializes_every_asset(sample_run):
@@ -47,6 +54,7 @@ def test_whole_graph_succeeds_and_materializes_every_asset(sample_run):
     assert materialized_keys(result) == ALL_ASSET_KEYS
     # every declared check produced an evaluation
     declared = {key for checks_def in CHECKS for key in checks_def.check_keys}
+    declared |= {key for asset in ASSETS for key in asset.check_keys}
     evaluated = {e.asset_check_key for e in result.get_asset_check_evaluations()}
     assert declared <= evaluated
     assert failed_error_checks(result) == []

@@ -18,7 +18,6 @@ from assets.transforms.fundamentals import (
     canonical_line_items,
     currency_mismatches,
     load_line_item_mapping,
-    quote_summary_pe_fields,
     recompute_pe,
     snapshot_from_info,
 )
@@ -61,19 +60,6 @@ def info_from_modules(body: dict, winner: str) -> dict:
     for module in [*order, winner]:
         info.update({k: v for k, v in modules[module].items() if v is not None})
     return info
-
-
-def test_quote_summary_pe_fields_expose_both_forward_pes(baba_body: dict) -> None:
-    fields = quote_summary_pe_fields(baba_body)
-    assert fields["summaryDetail.forwardPE"] == pytest.approx(14.564337)
-    assert fields["defaultKeyStatistics.forwardPE"] == pytest.approx(1.9551755)
-    assert fields["summaryDetail.currency"] == "USD"
-    assert fields["financialData.financialCurrency"] == "CNY"
-    # 14.56 is USD price over USD EPS; 1.955 needs an EPS of ~73.5, i.e. CNY
-    price = fields["price.regularMarketPrice"]
-    assert price / fields["defaultKeyStatistics.forwardEps"] == pytest.approx(14.564337, rel=1e-4)
-    assert price / fields["defaultKeyStatistics.forwardPE"] == pytest.approx(73.52, rel=1e-3)
-    assert quote_summary_pe_fields({"quoteSummary": {"result": None}}) == {}
 
 
 def test_snapshot_from_real_baba_info(baba_body: dict) -> None:

@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.transforms.fx import FX_SCHEMA, convert_to_usd, fx_anomalies, fx_daily_from_prices
+from assets.transforms.fx import FX_SCHEMA, fx_anomalies, fx_daily_from_prices
 from assets.universe import load_universe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,25 +59,6 @@ def test_fx_daily_only_takes_fx_tickers() -> None:
     assert out.rows() == [(FRIDAY, "USD", "HKD", 7.78, "x")]
 
 
-def test_weekend_cny_amount_uses_fridays_rate_polars(cny_fx: pl.DataFrame) -> None:
-    friday_rate = cny_fx.filter(pl.col("trade_date") == FRIDAY)["rate"].item()
-    amounts = pl.DataFrame(
-        {
-            "paid_on": [SATURDAY, SUNDAY, SATURDAY, SATURDAY, date(1990, 1, 1)],
-            "amount": [1000.0, 500.0, 20.0, 7.0, 1.0],
-            "ccy": ["CNY", "CNY", "USD", "CNH", "CNY"],
-        }
-    )
-    out = convert_to_usd(amounts, cny_fx, "paid_on", "amount", "ccy")
-    assert out.columns == ["paid_on", "amount", "ccy", "amount_usd"]
-    usd = out["amount_usd"].to_list()
-    assert usd[0] == pytest.approx(1000.0 / friday_rate)
-    assert usd[1] == pytest.approx(500.0 / friday_rate)
-    assert usd[2] == 20.0
-    assert usd[3] is None  # CNH is not CNY; no CNH rates loaded
-    assert usd[4] is None  # before the first rate: no later rate is borrowed
-
-
 def test_weekend_cny_amount_uses_fridays_rate_sql(cny_fx: pl.DataFrame) -> None:
     con = duckdb.connect()
     con.execute((REPO / "sql" / "schema" / "00_schemas.sql").read_text())
@@ -103,10 +84,7 @@ def test_weekend_cny_amount_uses_fridays_rate_sql(cny_fx: pl.DataFrame) -> None:
         " (DATE '2024-12-07', 100.0, 'CNY')) t(d, a, c) ORDER BY d"
     ).fetchall()
     assert rows[0][1] == pytest.approx(rows[1][1])
-    usd_leg = con.execute(
-        "SELECT rate FROM core.fx_rates WHERE trade_date = DATE '2024-12-06' AND quote = 'USD'"
-    ).fetchall()
-    assert usd_leg == [(1.0,)]
+    assert con.execute("SELECT core.to_usd(5.0, 'usd', DATE '2024-12-07')").fetchone()[0] == 5.0
 
 
 def synthetic_fx(rates: list[tuple[date, float]], quote: str = "CNY") -> pl.DataFrame:
@@ -150,3 +128,33 @@ def test_fx_anomalies_quiet_on_real_recent_history(cny_fx: pl.DataFrame) -> None
 
 def test_fx_anomalies_empty() -> None:
     assert fx_anomalies(pl.DataFrame(schema=FX_SCHEMA)).is_empty()
+
+
+def test_fx_daily_ignores_row_order_and_load_window(replay_dir: Path) -> None:
+    prices = history_prices(replay_dir, "CNY=X").filter(pl.col("trade_date") >= date(2024, 1, 1))
+    # a second source for two days (as a full reload from another source would leave)
+    other = prices.filter(pl.col("trade_date").is_in([date(2024, 12, 5), date(2024, 12, 6)])).with_columns(
+        pl.col("close") + 0.01, pl.lit("live").alias("source")
+    )
+    rows = pl.concat([prices, other])
+    universe = load_universe()
+    first = fx_daily_from_prices(rows, universe)
+    anomalies = fx_anomalies(first, max_move=0.002)
+    assert not first.select("trade_date", "quote").is_duplicated().any()
+    for seed in range(5):
+        shuffled = rows.sample(fraction=1.0, shuffle=True, seed=seed)
+        again = fx_daily_from_prices(shuffled, universe)
+        assert again.equals(first), seed
+        assert fx_anomalies(again.sample(fraction=1.0, shuffle=True, seed=seed), max_move=0.002).equals(anomalies)
+    start = date(2024, 7, 1)
+    window = fx_daily_from_prices(rows.filter(pl.col("trade_date") >= start), universe)
+    assert window.equals(first.filter(pl.col("trade_date") >= start))
+
+
+def test_fx_daily_drops_non_finite_closes() -> None:
+    days = [date(2024, 12, 2), date(2024, 12, 3), date(2024, 12, 4)]
+    prices = pl.DataFrame(
+        {"ticker": ["CNY=X"] * 3, "trade_date": days, "close": [7.25, float("nan"), float("inf")], "source": ["x"] * 3}
+    )
+    out = fx_daily_from_prices(prices, load_universe())
+    assert out.select("trade_date", "rate").rows() == [(days[0], 7.25)]

@@ -22,7 +22,13 @@ from assets.sources.errors import SourceConfigError, SourceUnavailable
 from assets.sources.replay import ReplayPrices, read_text
 from assets.sources.sample import SAMPLE_END, SAMPLE_START, SamplePrices, ticker_seed
 from assets.sources.yahoo import PROBE_URL, YahooPrices, is_unreachable
-from assets.transforms.prices import RAW_PRICES_SCHEMA
+from assets.transforms.prices import (
+    RAW_PRICES_SCHEMA,
+    REJECTED_SCHEMA,
+    SPLIT_ADJUSTED,
+    SPLIT_DIVIDEND_ADJUSTED,
+    build_core,
+)
 from assets.universe import load_universe
 
 HISTORY_HEADER = "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits"
@@ -127,6 +133,92 @@ def test_replay_dir_must_exist(tmp_path: Path) -> None:
         ReplayPrices(tmp_path / "absent")
 
 
+def instruments(*rows: tuple[str, str]) -> pl.DataFrame:
+    """Instrument rows as the assets pass them: ticker and exchange calendar."""
+    return pl.DataFrame({"ticker": [t for t, _ in rows], "calendar": [c for _, c in rows]})
+
+
+def test_replay_converts_stamps_to_the_exchange_time_zone(replay_tmp: Path) -> None:
+    """A Hong Kong row written in New York time lands on its Hong Kong day, not a day early."""
+    (replay_tmp / "yfinance-history" / "GroupA" / "HKX.csv").write_text(
+        HISTORY_HEADER
+        + "\n2025-09-16 00:00:00+08:00,112.4,114.4,111.7,113.2,20445842,0.0,0.0"
+        + "\n2025-09-16T11:00:00-05:00,121.0,135.4,120.2,131.0,68712957,0.0,0.0\n"
+    )
+    got = ReplayPrices(replay_tmp).fetch_prices(instruments(("HKX", "XHKG"), ("BBB", "24/5")), {})
+
+    assert got.failures == {} and got.conflicts.is_empty()
+    hk = got.frame.filter(pl.col("ticker") == "HKX")
+    assert hk.select("trade_date", "close").rows() == [(date(2025, 9, 16), 113.2), (date(2025, 9, 17), 131.0)]
+    # FX: no exchange, Yahoo's own London stamp keeps its date (the BST bar of 2024-03-31)
+    fx = got.frame.filter((pl.col("ticker") == "BBB") & (pl.col("shape") == "history"))
+    assert fx["trade_date"].to_list() == [date(2024, 3, 29), date(2024, 3, 31)]
+
+
+def test_replay_unknown_calendar_is_a_named_failure(replay_tmp: Path) -> None:
+    got = ReplayPrices(replay_tmp).fetch_prices(instruments(("AAA", "XHKG"), ("CCC", "NOPE")), {})
+    assert list(got.failures) == ["CCC"] and "NOPE" in got.failures["CCC"]
+    assert set(got.frame["ticker"]) == {"AAA"}
+
+
+def test_replay_conflicting_duplicate_is_reported(replay_tmp: Path) -> None:
+    (replay_tmp / "yfinance-history" / "GroupA" / "DUP.csv").write_text(
+        HISTORY_HEADER
+        + "\n2024-01-02 00:00:00+08:00,10,11,9,10.5,100,0.0,0.0"
+        + "\n2024-01-03 00:00:00+08:00,11,12,10,11.5,100,0.0,0.0"
+        + "\n2024-01-02 00:00:00+08:00,10,11,9,10.5,100,0.0,0.0"  # exact copy: silent
+        + "\n2024-01-03 00:00:00+08:00,11,12,10,11.9,120,0.0,0.0\n"  # revision: kept, old one reported
+    )
+    got = ReplayPrices(replay_tmp).fetch_prices(instruments(("DUP", "XHKG"), ("AAA", "XHKG")), {})
+
+    dup = got.frame.filter(pl.col("ticker") == "DUP")
+    assert dup.select("trade_date", "close").rows() == [(date(2024, 1, 2), 10.5), (date(2024, 1, 3), 11.9)]
+    assert got.conflicts.schema == pl.Schema(REJECTED_SCHEMA)
+    assert got.conflicts.select("ticker", "trade_date", "source", "shape", "reason").rows() == [
+        ("DUP", date(2024, 1, 3), "replay", "history", "conflicting_duplicate")
+    ]
+    assert json.loads(got.conflicts["row_json"][0])["close"] == 11.5
+    # outside the load window the conflict is not this load's business
+    later = ReplayPrices(replay_tmp).fetch_prices(instruments(("DUP", "XHKG")), {"DUP": date(2024, 1, 4)})
+    assert later.conflicts.is_empty()
+
+
+def test_replay_schema_drift_fails_that_ticker_only(replay_tmp: Path) -> None:
+    (replay_tmp / "yfinance-history" / "GroupA" / "NOVOL.csv").write_text(
+        "Date,Open,High,Low,Close,Dividends,Stock Splits\n2024-01-02 00:00:00+08:00,10,11,9,10.5,0.0,0.0\n"
+    )
+    got = ReplayPrices(replay_tmp).fetch_prices(instruments(("NOVOL", "XHKG"), ("AAA", "XHKG")), {})
+
+    assert got.failures == {
+        "NOVOL": "yfinance-history/GroupA/NOVOL.csv: schema drift: missing column Volume; columns are "
+        "['Date', 'Open', 'High', 'Low', 'Close', 'Dividends', 'Stock Splits']"
+    }
+    assert set(got.frame["ticker"]) == {"AAA"}
+
+
+def test_replay_download_basis_follows_history_file_whatever_the_window(replay_tmp: Path) -> None:
+    """BBB's history has no Adj Close: its download rows go onto split_dividend_adjusted, even
+    in a load window holding no history row (this used to depend on the window)."""
+    (replay_tmp / "yfinance-download" / "BBB.csv.gz").write_bytes(
+        gzip.compress((DOWNLOAD_HEADER.format(t="BBB") + "2024-04-01,7.0,7.3,7.4,7.2,7.25,0\n").encode())
+    )
+    universe = load_universe().filter(pl.col("ticker") == "CNY=X").with_columns(pl.lit("BBB").alias("ticker"))
+    source = ReplayPrices(replay_tmp)
+    whole = source.fetch_prices(instruments(("BBB", "24/5")), {})
+    window = source.fetch_prices(instruments(("BBB", "24/5")), {"BBB": date(2024, 4, 1)})
+
+    down = whole.frame.filter(pl.col("shape") == "download").row(0, named=True)
+    assert down["close"] == pytest.approx(7.0) and down["adj_close"] is None
+    assert down["open"] == pytest.approx(7.25 * 7.0 / 7.3)
+    core_whole, _, _ = build_core(whole.frame, universe, today=date(2026, 8, 21))
+    core_window, _, _ = build_core(window.frame, universe, today=date(2026, 8, 21))
+    assert set(core_whole["price_basis"]) == {SPLIT_DIVIDEND_ADJUSTED}
+    assert core_window.equals(core_whole.filter(pl.col("trade_date") >= date(2024, 4, 1)))
+    # a ticker with only a download file keeps its Adj Close and split_adjusted basis
+    ccc = source.fetch_prices(instruments(("CCC", "XNYS")), {}).frame
+    assert ccc["adj_close"].to_list() == [50.0, 51.0]
+
+
 # ---------------------------------------------------------------- ReplayPrices on the recorded data
 
 
@@ -141,7 +233,9 @@ def recorded_fetch(request: pytest.FixtureRequest) -> tuple[Path, PriceFetch]:
         (replay_dir / "yfinance-download").glob("*.csv*")
     )
     tickers = sorted({p.name.removesuffix(".gz").removesuffix(".csv") for p in files})
-    return replay_dir, ReplayPrices(replay_dir).fetch_prices(tickers_frame(*tickers), {})
+    return replay_dir, ReplayPrices(replay_dir).fetch_prices(
+        load_universe().filter(pl.col("ticker").is_in(tickers)), {}
+    )
 
 
 @pytest.mark.replay
@@ -155,7 +249,8 @@ def test_recorded_files_load_row_for_row(recorded_fetch: tuple[Path, PriceFetch]
     for path in sorted((replay_dir / "yfinance-download").glob("*.csv*")):
         expected[(path.name.removesuffix(".gz").removesuffix(".csv"), "download")] = data_lines(path, 3)
     assert len(expected) >= 40
-    assert counts == expected
+    assert counts == expected  # no duplicate dates in the recordings, so nothing dropped
+    assert got.conflicts.is_empty()
     assert got.frame["close"].null_count() == 0
 
 
@@ -174,9 +269,41 @@ def test_recorded_known_values(recorded_fetch: tuple[Path, PriceFetch]) -> None:
     assert close("^NDX", "download", date(2025, 9, 17)) == pytest.approx(24223.69, abs=0.01)
     assert close("^NDX", "download", date(2024, 12, 31)) == pytest.approx(21012.17, abs=0.01)
     assert set(frame.filter(pl.col("ticker") == "CNY=X")["shape"]) == {"history", "download"}
-    # history shape carries no Adj Close; the download shape does
+    # history shape carries no Adj Close; the download shape does, unless the ticker's history
+    # file has dividends folded in (CNY=X): then its download rows are put on that basis
     assert frame.filter(pl.col("ticker") == "9888.HK")["adj_close"].is_null().all()
     assert frame.filter(pl.col("ticker") == "^NDX")["adj_close"].null_count() == 0
+    assert frame.filter(pl.col("ticker") == "CNY=X")["adj_close"].is_null().all()
+
+
+@pytest.mark.replay
+def test_recorded_trade_dates_are_exchange_sessions(recorded_fetch: tuple[Path, PriceFetch]) -> None:
+    """Measured: no recorded row moves date in its exchange time zone, no weekend bar on an
+    exchange; 211 weekday bars on closed days (210 flat zero-volume Hong Kong fillers, ^VIX on
+    Memorial Day 2026) are kept and flagged; the two FX Saturday bars are rejected."""
+    _, got = recorded_fetch
+    assert (got.frame["trade_date"] == got.frame["source_date"].str.slice(0, 10).str.to_date()).all()
+    core, rejected, anomalies = build_core(got.frame, load_universe(), today=date(2026, 8, 21))
+    assert rejected.select("ticker", "reason").rows() == [("CNY=X", "weekend_fx_bar"), ("HKD=X", "weekend_fx_bar")]
+    flags = anomalies.filter(pl.col("kind") == "non_session_day")
+    assert flags.height == 211
+    assert flags.filter(pl.col("detail").str.contains("filler")).height == 210
+    assert core.height == got.frame.select("ticker", "trade_date").unique().height - 2
+
+
+@pytest.mark.replay
+def test_recorded_cny_basis_and_values_do_not_depend_on_the_window(replay_dir: Path) -> None:
+    universe = load_universe()
+    cny = universe.filter(pl.col("ticker") == "CNY=X")
+    source = ReplayPrices(replay_dir)
+    today = date(2026, 8, 21)
+    whole, _, _ = build_core(source.fetch_prices(cny, {}).frame, universe, today=today)
+    for start in (date(2024, 12, 1), date(2025, 1, 1), date(2026, 2, 1)):
+        part, _, _ = build_core(source.fetch_prices(cny, {"CNY=X": start}).frame, universe, today=today)
+        assert part.equals(whole.filter(pl.col("trade_date") >= start)), start
+    assert set(whole["price_basis"]) == {SPLIT_DIVIDEND_ADJUSTED}
+    ndx, _, _ = build_core(source.fetch_prices(universe.filter(pl.col("ticker") == "^NDX"), {}).frame, universe)
+    assert set(ndx["price_basis"]) == {SPLIT_ADJUSTED}
 
 
 @pytest.mark.replay
@@ -235,7 +362,8 @@ def test_sample_follows_exchange_calendars(universe: pl.DataFrame, sample: pl.Da
     assert len(hk) == len(set(hk))
 
 
-def test_sample_split_drops_close_but_not_adj_close(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+def test_sample_split_day_has_the_action_but_no_jump(universe: pl.DataFrame, sample: pl.DataFrame) -> None:
+    # Yahoo serves OHLC split-adjusted in both modes: the split day only carries the action
     splits = sample.filter(pl.col("stock_splits") > 0)
     assert splits.height >= 1
     expected_split = {
@@ -244,16 +372,34 @@ def test_sample_split_drops_close_but_not_adj_close(universe: pl.DataFrame, samp
         if g in ("hstech", "adr", "us_bigtech") and ticker_seed(t) % 5 == 0
     }
     assert set(splits["ticker"]) == expected_split
+    assert set(splits["stock_splits"]) <= {2.0, 4.0, 10.0}
     for ticker, day, ratio in splits.select("ticker", "trade_date", "stock_splits").rows():
         rows = sample.filter(pl.col("ticker") == ticker).sort("trade_date")
         i = rows["trade_date"].to_list().index(day)
         prev, cur = rows.row(i - 1, named=True), rows.row(i, named=True)
         close_move = cur["close"] / prev["close"]
         adj_move = cur["adj_close"] / prev["adj_close"]
-        # close falls by ~the ratio (times one day's move); adj_close moves like a normal day
-        assert close_move * ratio == pytest.approx(adj_move, rel=1e-9), ticker
-        assert 0.8 < adj_move < 1.25, ticker
-        assert close_move < 1 / ratio * 1.25, ticker
+        # an ordinary day for both closes, nowhere near 1/ratio
+        assert close_move == pytest.approx(adj_move, rel=1e-9), ticker
+        assert 0.8 < close_move < 1.25, ticker
+        assert abs(close_move * ratio - 1) > 0.5, ticker
+        for col in ("open", "high", "low"):
+            assert 0.7 < cur[col] / prev[col] < 1.4, (ticker, col)
+
+
+def test_sample_trips_no_split_or_unit_anomaly(sample: pl.DataFrame) -> None:
+    # the anomaly rules expect every series split-adjusted; the sample must look like one
+    from assets.transforms.anomalies import split_not_back_adjusted, unit_error, unit_switch, unreported_split
+
+    core = sample.select(
+        "ticker",
+        "trade_date",
+        "close",
+        pl.when(pl.col("stock_splits") > 0).then(pl.col("stock_splits")).alias("split_ratio"),
+    )
+    assert core["split_ratio"].drop_nulls().len() >= 1
+    for rule in (unit_error, unit_switch, unreported_split, split_not_back_adjusted):
+        assert rule(core).is_empty(), rule.__name__
 
 
 def test_sample_dividends_for_some_tickers(sample: pl.DataFrame) -> None:
@@ -262,6 +408,33 @@ def test_sample_dividends_for_some_tickers(sample: pl.DataFrame) -> None:
     assert payers.group_by("ticker").len()["len"].max() <= 7
     fx = sample.filter(pl.col("ticker").str.ends_with("=X"))
     assert (fx["dividends"] == 0).all() and (fx["stock_splits"] == 0).all()
+    # no dividends: Adj Close is the close
+    others = sample.filter(~pl.col("ticker").is_in(payers["ticker"].unique().implode()))
+    assert (others["adj_close"] == others["close"]).all()
+
+
+def test_sample_adj_close_takes_out_dividends_before_each_ex_date(sample: pl.DataFrame) -> None:
+    payers = sample.filter(pl.col("dividends") > 0)["ticker"].unique().sort()
+    for ticker in payers.head(3):
+        rows = sample.filter(pl.col("ticker") == ticker).sort("trade_date")
+        ex = rows.with_row_index("i").filter(pl.col("dividends") > 0)
+        first, last = ex["trade_date"].min(), ex["trade_date"].max()
+        before = rows.filter(pl.col("trade_date") < last)
+        assert (before["adj_close"] < before["close"]).all(), ticker
+        after = rows.filter(pl.col("trade_date") >= last)
+        assert after["adj_close"].to_list() == pytest.approx(after["close"].to_list(), rel=1e-12), ticker
+        # the adjustment is largest before the first ex-date: one factor per later dividend
+        ratio = rows.select((pl.col("adj_close") / pl.col("close")).alias("r"), "trade_date")
+        assert (
+            ratio.filter(pl.col("trade_date") < first)["r"].max()
+            < ratio.filter(pl.col("trade_date") >= first)["r"].min()
+        ), ticker
+        # Yahoo's factor: on the ex-date Adj Close moves by close / (previous close - dividend)
+        for i, div in ex.select("i", "dividends").rows():
+            prev, cur = rows.row(i - 1, named=True), rows.row(i, named=True)
+            assert cur["adj_close"] / prev["adj_close"] == pytest.approx(
+                cur["close"] / (prev["close"] - div), rel=1e-9
+            ), ticker
 
 
 def test_sample_clips_to_starts(universe: pl.DataFrame) -> None:
@@ -328,7 +501,8 @@ def fake_chart(yf_state, replay_dir: Path):
 
 
 def yahoo() -> YahooPrices:
-    return YahooPrices(requests_per_second=10_000, session=requests.Session(), sleep=lambda s: None, attempts=2)
+    """The production adapter as built by default (its own requests.Session), minus the waiting."""
+    return YahooPrices(requests_per_second=10_000, sleep=lambda s: None, attempts=2)
 
 
 START = date(2020, 1, 1)
@@ -418,7 +592,7 @@ def test_connection_errors_are_connection_errors() -> None:
 
 def test_yahoo_network_down_is_source_unavailable_quickly(yf_state) -> None:
     slept: list[float] = []
-    src = YahooPrices(requests_per_second=10_000, session=requests.Session(), sleep=slept.append)
+    src = YahooPrices(requests_per_second=10_000, sleep=slept.append)
     started = time.monotonic()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         # nothing registered: every request is refused like a dead network

@@ -1,27 +1,36 @@
-"""The source setting is validated once, for every kind of data; the CLI finds the ticker-config steps."""
+"""One adapter object per source mode, picked once; settings validated before anything is fetched."""
 
 import pytest
 
+from assets.sources.adapters import LiveSource, ReplaySource, SampleSource
 from assets.sources.errors import SourceConfigError
+from assets.sources.resource import SourceResource
 from orchestration.definitions import defs
-from orchestration.resources import SourceResource
 from orchestration.run import ticker_config_ops
 
-ROW = {"ticker": "0700.HK", "group": "hstech", "currency": "HKD", "cik": None, "name": "Tencent"}
 
-
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda s: s.prices(),
-        lambda s: s.fetch_info(ROW, 300.0),
-        lambda s: s.fetch_financials(ROW),
-        lambda s: s.fetch_companyfacts({**ROW, "cik": 1577552}),
-    ],
-)
-def test_unknown_source_is_refused_everywhere(call) -> None:
+def test_unknown_source_is_refused() -> None:
     with pytest.raises(SourceConfigError, match="samples"):
-        call(SourceResource(source="samples"))
+        _ = SourceResource(source="samples").adapter
+
+
+def test_each_mode_has_its_adapter_object(tmp_path) -> None:
+    assert isinstance(SourceResource(source="sample").adapter, SampleSource)
+    assert isinstance(SourceResource(source="replay", replay_dir=str(tmp_path)).adapter, ReplaySource)
+    live = SourceResource(source="live", sec_user_agent="ct test@example.com", cache_dir=str(tmp_path)).adapter
+    assert isinstance(live, LiveSource)
+    resource = SourceResource(source="sample")
+    assert resource.adapter is resource.adapter  # picked once
+
+
+def test_live_refuses_without_sec_user_agent_before_fetching(tmp_path) -> None:
+    with pytest.raises(SourceConfigError, match="CHINATECH_SEC_USER_AGENT"):
+        _ = SourceResource(source="live", sec_user_agent="", cache_dir=str(tmp_path)).adapter
+
+
+def test_replay_refuses_a_missing_folder(tmp_path) -> None:
+    with pytest.raises(SourceConfigError, match="CHINATECH_REPLAY_DIR"):
+        _ = SourceResource(source="replay", replay_dir=str(tmp_path / "nope")).adapter
 
 
 def test_cli_selects_tickers_on_every_step_that_takes_them() -> None:

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -50,14 +51,6 @@ def _client(tmp_path: Path, **kwargs) -> tuple[SecClient, list[float]]:
 def test_refuses_without_contact_user_agent(tmp_path: Path, ua: str) -> None:
     with pytest.raises(SourceConfigError, match="CHINATECH_SEC_USER_AGENT"):
         SecClient(ua, tmp_path)
-
-
-def test_from_env_reads_user_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CHINATECH_SEC_USER_AGENT", raising=False)
-    with pytest.raises(SourceConfigError, match="fair-access"):
-        SecClient.from_env(tmp_path)
-    monkeypatch.setenv("CHINATECH_SEC_USER_AGENT", UA)
-    assert SecClient.from_env(tmp_path).user_agent == UA
 
 
 # --- HTTP behaviour against recorded bodies ---------------------------------------------------
@@ -146,6 +139,65 @@ def test_connection_error_fails_fast(tmp_path: Path) -> None:
 def test_read_replay_absent_is_none(tmp_path: Path, replay_dir: Path) -> None:
     assert read_replay_companyfacts(tmp_path, APPLE) is None
     assert read_replay_companyfacts(replay_dir, 1) is None
+
+
+def _recorded_copy(tmp_path: Path, cik_file: str, data: bytes) -> Path:
+    """A (damaged) copy of a recorded company-facts file in a replay folder under tmp_path."""
+    target = tmp_path / "sec-companyfacts" / cik_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return target
+
+
+def test_read_replay_truncated_gzip_is_source_error_naming_cik_and_file(replay_dir: Path, tmp_path: Path) -> None:
+    whole = (replay_dir / "sec-companyfacts" / "CIK0000320193.json.gz").read_bytes()
+    path = _recorded_copy(tmp_path, "CIK0000320193.json.gz", whole[: len(whole) // 2])
+    with pytest.raises(EOFError):  # what the bare gzip module raises: it used to escape
+        gzip.decompress(path.read_bytes())
+
+    with pytest.raises(SourceError) as err:
+        read_replay_companyfacts(tmp_path, APPLE)
+
+    assert err.value.key == "CIK0000320193"
+    assert str(path) in err.value.problem
+    assert "truncated or not gzip / not JSON" in err.value.problem
+    assert "EOFError" in err.value.problem
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        # a gzip cut inside its header, plain text under a .gz name, gzip of a cut JSON body,
+        # a cut plain .json, bytes that are not UTF-8, and JSON that is not an object
+        ("CIK0000320193.json.gz", lambda whole: whole[:5]),
+        ("CIK0000320193.json.gz", lambda whole: gzip.decompress(whole)[:1000]),
+        ("CIK0000320193.json.gz", lambda whole: gzip.compress(gzip.decompress(whole)[:1000])),
+        ("CIK0000320193.json", lambda whole: gzip.decompress(whole)[:1000]),
+        ("CIK0000320193.json", lambda whole: b"\xff\xfe" + gzip.decompress(whole)[:100]),
+        ("CIK0000320193.json", lambda whole: b"[1, 2]"),
+    ],
+)
+def test_read_replay_unreadable_files_are_source_errors(
+    replay_dir: Path, tmp_path: Path, name: str, make: Callable[[bytes], bytes]
+) -> None:
+    whole = (replay_dir / "sec-companyfacts" / "CIK0000320193.json.gz").read_bytes()
+    path = _recorded_copy(tmp_path, name, make(whole))
+    with pytest.raises(SourceError) as err:
+        read_replay_companyfacts(tmp_path, APPLE)
+    assert err.value.key == "CIK0000320193" and str(path) in err.value.problem
+
+
+def test_read_replay_one_bad_filer_does_not_hide_the_others(replay_dir: Path, tmp_path: Path) -> None:
+    whole = (replay_dir / "sec-companyfacts" / "CIK0001723690.json.gz").read_bytes()
+    _recorded_copy(tmp_path, "CIK0001723690.json.gz", whole)
+    _recorded_copy(tmp_path, "CIK0000320193.json.gz", whole[:-100])
+    results: dict[int, str] = {}
+    for cik in (APPLE, BILIBILI):
+        try:
+            results[cik] = read_replay_companyfacts(tmp_path, cik)["entityName"]
+        except SourceError as exc:
+            results[cik] = exc.key
+    assert results == {APPLE: "CIK0000320193", BILIBILI: "BILIBILI INC."}
 
 
 def test_parse_real_files_schema_and_counts(replay_dir: Path) -> None:
