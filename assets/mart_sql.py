@@ -125,3 +125,30 @@ def load_mart_sql(name: str, folder: Path = MARTS_SQL_DIR) -> MartSql:
 
 def mart_names(folder: Path = MARTS_SQL_DIR) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.sql"))
+
+
+MARTS_TOML = Path(__file__).with_name("marts.toml")
+
+
+@lru_cache(maxsize=4)
+def load_mart_settings(path: Path = MARTS_TOML) -> dict[str, Any]:
+    """``assets/marts.toml``: every number the marts depend on."""
+    import tomllib
+
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def sql_params(settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``$params`` the mart SQL files use, from the settings."""
+    s = settings or load_mart_settings()
+    return {
+        "month_ends_from": s["as_of"]["month_ends_from"],
+        "max_close_age_days": int(s["staleness"]["max_close_age_days"]),
+        "max_fx_age_days": int(s["staleness"]["max_fx_age_days"]),
+        "currency": s["basket"]["currency"],
+        "compare_with": list(s["basket"]["compare_with"]),
+        "basket_calendar": s["basket"]["calendar"],
+        "groups": list(s["valuation"]["groups"]),
+        "benchmark_group": s["valuation"]["benchmark_group"],
+    }

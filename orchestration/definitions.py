@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, prices
+from assets import capex, fundamentals, fx, marts, prices
 from orchestration.jobs import all_assets_job
 from orchestration.resources import build_resources
 from orchestration.schedules import daily_refresh
 
-ASSET_MODULES = [prices, fx, fundamentals, capex]
+ASSET_MODULES = [prices, fx, fundamentals, capex, marts]
 
 
 defs = dg.Definitions(
