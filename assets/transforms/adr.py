@@ -73,6 +73,7 @@ def adr_premium(
         strategy="backward",
         allow_exact_matches=False,
         tolerance=timedelta(days=max_close_age_days),
+        check_sortedness=False,  # sorted above by time; the by-groups hide it from polars
     ).filter(pl.col("adr_close").is_not_null())
     rates = fx.select(pl.col("trade_date").alias("fx_date"), pl.col("rate").alias("hkd_per_usd")).sort("fx_date")
     out = (
