@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, marts, prices
+from assets import capex, fundamentals, fx, marts, prices, report
 from orchestration.jobs import all_assets_job
 from orchestration.resources import build_resources
 from orchestration.schedules import daily_refresh
 
-ASSET_MODULES = [prices, fx, fundamentals, capex, marts]
+ASSET_MODULES = [prices, fx, fundamentals, capex, marts, report]
 
 
 defs = dg.Definitions(
