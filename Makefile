@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query bench clean
+.PHONY: install demo run test lint ui query cookbook bench clean
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 ## SQL on the warehouse: make query SQL="SELECT ..."
 query: install
 	$(BIN)/python -m orchestration.query "$(SQL)"
+
+## rerun the README's query cookbook on the replay warehouse and refresh the outputs shown
+cookbook: install
+	CHINATECH_SOURCE=replay $(BIN)/python -m orchestration.cookbook --write
 
 ## speed and memory figures (not tests)
 bench: install

@@ -10,6 +10,21 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.marts import (
+    ADR_PREMIUM,
+    AS_OF_DATES,
+    BASKET_WEIGHTS,
+    CAPEX_TREND,
+    GROUP_MEMBERS,
+    HSTECH_BASKET,
+    INSTRUMENTS,
+    PERFORMANCE,
+    RETURNS_DAILY,
+    SCORECARD,
+    VALUATION,
+    WEEKLY_STREAKS,
+)
+from assets.report import REPORT
 from assets.sources.resource import SourceResource
 from assets.warehouse import WarehouseResource
 from orchestration.definitions import ASSET_MODULES
@@ -30,7 +45,24 @@ FINANCIALS = dg.AssetKey(["core", "financials_annual"])
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
 
+MART_KEYS = {
+    INSTRUMENTS,
+    GROUP_MEMBERS,
+    AS_OF_DATES,
+    RETURNS_DAILY,
+    HSTECH_BASKET,
+    BASKET_WEIGHTS,
+    PERFORMANCE,
+    WEEKLY_STREAKS,
+    CAPEX_TREND,
+    VALUATION,
+    ADR_PREMIUM,
+    SCORECARD,
+    REPORT,
+}
+
 ALL_ASSET_KEYS = {
+    *MART_KEYS,
     RAW_PRICES,
     CORE_PRICES,
     PRICE_ANOMALIES,
