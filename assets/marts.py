@@ -8,6 +8,7 @@ comments of the SQL file's header. A mart whose inputs are missing still publish
 can, says what is missing in its metadata, and its warning checks fail naming the rows.
 """
 
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -168,22 +169,36 @@ def _run_with(
             con.unregister(name)
 
 
-def _asset_kwargs(key: dg.AssetKey, name: str, deps: list[dg.AssetKey], kinds: set[str]) -> dict[str, Any]:
-    return {
-        "key": key,
-        "deps": deps,
-        "group_name": GROUP,
-        "kinds": kinds,
-        "pool": "duckdb",
-        "description": load_mart_sql(name).description,
-        "check_specs": suite_specs(key, f"marts_{name}"),
-    }
+def _spec(key: dg.AssetKey, name: str, deps: list[dg.AssetKey], kinds: set[str]) -> dg.AssetSpec:
+    return dg.AssetSpec(key, deps=deps, group_name=GROUP, kinds=kinds, description=load_mart_sql(name).description)
+
+
+Builder = Callable[
+    [dg.AssetExecutionContext, WarehouseResource], "dg.MaterializeResult | Iterator[dg.MaterializeResult]"
+]
+
+
+def run_builders(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, builders: list[tuple[set[dg.AssetKey], Builder]]
+) -> Iterator[dg.MaterializeResult]:
+    """Build the selected marts in dependency order; each audits and publishes its own table(s).
+
+    Several marts share one step so that a run claims the one-writer pool a few times rather
+    than once per table; selecting one mart still builds just that one (it reads the others).
+    """
+    selected = context.selected_asset_keys
+    for keys, build in builders:
+        if not keys & selected:
+            continue
+        out = build(context, warehouse)
+        for result in [out] if isinstance(out, dg.MaterializeResult) else out:
+            if result.asset_key in selected:
+                yield result
 
 
 # ------------------------------------------------------------------------------- reference
 
 
-@dg.asset(**_asset_kwargs(INSTRUMENTS, "instruments", [CORE_PRICES], {"duckdb", "sql"}))
 def instruments(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("instruments")
     with warehouse.connect() as con:
@@ -192,6 +207,7 @@ def instruments(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     summary = _publish(context, warehouse, INSTRUMENTS, mart, frame, outcomes, None)
     none = frame.filter(pl.col("price_rows") == 0)["ticker"].to_list()
     return dg.MaterializeResult(
+        asset_key=INSTRUMENTS,
         metadata=mart_metadata(
             mart, frame, summary, missing=[f"no prices for {', '.join(none)}"] if none else None, **_mode(summary)
         ),
@@ -199,7 +215,6 @@ def instruments(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     )
 
 
-@dg.asset(**_asset_kwargs(GROUP_MEMBERS, "group_members", [INSTRUMENTS], {"duckdb", "sql"}))
 def group_members(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("group_members")
     with warehouse.connect() as con:
@@ -208,12 +223,12 @@ def group_members(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     summary = _publish(context, warehouse, GROUP_MEMBERS, mart, frame, outcomes, None)
     counts = frame.group_by("group_name").len().sort("group_name")
     return dg.MaterializeResult(
+        asset_key=GROUP_MEMBERS,
         metadata=mart_metadata(mart, frame, summary, preview=counts, missing=_failed_rows(outcomes), **_mode(summary)),
         check_results=check_results(GROUP_MEMBERS, outcomes),
     )
 
 
-@dg.asset(**_asset_kwargs(AS_OF_DATES, "as_of_dates", [INSTRUMENTS], {"duckdb", "sql"}))
 def as_of_dates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("as_of_dates")
     claims = pl.DataFrame(
@@ -224,6 +239,7 @@ def as_of_dates(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     outcomes = audit("marts_as_of_dates", frame)
     summary = _publish(context, warehouse, AS_OF_DATES, mart, frame, outcomes, "as_of_date")
     return dg.MaterializeResult(
+        asset_key=AS_OF_DATES,
         metadata=mart_metadata(
             mart, frame, summary, preview=frame.sort("as_of_date", descending=True), **_mode(summary)
         ),
@@ -239,7 +255,6 @@ def _mode(summary: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- returns
 
 
-@dg.asset(**_asset_kwargs(RETURNS_DAILY, "returns_daily", [CORE_PRICES, PRICE_ANOMALIES], {"duckdb", "sql"}))
 def returns_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("returns_daily")
     with warehouse.connect() as con:
@@ -262,6 +277,7 @@ def returns_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         else pl.DataFrame()
     )
     return dg.MaterializeResult(
+        asset_key=RETURNS_DAILY,
         metadata=mart_metadata(
             mart,
             frame,
@@ -282,28 +298,7 @@ def returns_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 # ------------------------------------------------------------------------------- basket
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            HSTECH_BASKET,
-            deps=[RETURNS_DAILY, GROUP_MEMBERS, SNAPSHOT],
-            group_name=GROUP,
-            kinds={"duckdb", "polars"},
-            description=load_mart_sql("hstech_basket").description,
-        ),
-        dg.AssetSpec(
-            BASKET_WEIGHTS,
-            deps=[RETURNS_DAILY, GROUP_MEMBERS, SNAPSHOT],
-            group_name=GROUP,
-            kinds={"duckdb", "polars"},
-            description=load_mart_sql("hstech_basket_weights").description,
-        ),
-    ],
-    check_specs=suite_specs(HSTECH_BASKET, "marts_hstech_basket"),
-    pool="duckdb",
-    name="marts__hstech_basket",
-)
-def hstech_basket(context: dg.AssetExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+def hstech_basket(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
     """The basket and its weights, published together (the weights explain the levels)."""
     settings = load_mart_settings()["basket"]
     mart, weights_mart = load_mart_sql("hstech_basket"), load_mart_sql("hstech_basket_weights")
@@ -441,20 +436,18 @@ def _basket_frame(
 # ------------------------------------------------------------------------------- performance
 
 
-@dg.asset(
-    **_asset_kwargs(
-        PERFORMANCE,
-        "performance",
-        [RETURNS_DAILY, HSTECH_BASKET, AS_OF_DATES, GROUP_MEMBERS, INSTRUMENTS, FX_DAILY],
-        {"duckdb", "sql"},
-    )
-)
 def performance(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("performance")
     with warehouse.connect() as con:
         frame = mart.run(con, params=sql_params())
     outcomes = audit(
-        "marts_performance", {"rows": frame, "with_local": frame.filter(pl.col("return_local").is_not_null())}
+        "marts_performance",
+        {
+            "rows": frame.select("ticker", "as_of_date", "period", "note", "return_local"),
+            "with_local": frame.filter(pl.col("return_local").is_not_null()).select(
+                "ticker", "as_of_date", "period", "note", "return_usd"
+            ),
+        },
     )
     summary = _publish(context, warehouse, PERFORMANCE, mart, frame, outcomes, "as_of_date", ddl=[mart.query("macro")])
     latest = frame["as_of_date"].max() if frame.height else None
@@ -465,6 +458,7 @@ def performance(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     )
     no_usd = frame.filter(pl.col("return_usd").is_null() & pl.col("return_local").is_not_null())
     return dg.MaterializeResult(
+        asset_key=PERFORMANCE,
         metadata=mart_metadata(
             mart,
             frame,
@@ -482,9 +476,6 @@ def performance(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 # ------------------------------------------------------------------------------- streaks
 
 
-@dg.asset(
-    **_asset_kwargs(WEEKLY_STREAKS, "weekly_streaks", [RETURNS_DAILY, HSTECH_BASKET, INSTRUMENTS], {"duckdb", "polars"})
-)
 def weekly_streaks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("weekly_streaks")
     with warehouse.connect() as con:
@@ -496,6 +487,7 @@ def weekly_streaks(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         frame.sort("week_start").group_by("series", maintain_order=True).last().sort("streak_weeks", descending=True)
     )
     return dg.MaterializeResult(
+        asset_key=WEEKLY_STREAKS,
         metadata=mart_metadata(
             mart,
             frame,
@@ -512,25 +504,25 @@ def weekly_streaks(context: dg.AssetExecutionContext, warehouse: WarehouseResour
 
 def _latest_week_sessions(levels: pl.DataFrame) -> pl.DataFrame:
     """(series, week_start, last_session) for each series' latest week, from its exchange calendar."""
-    rows = []
+    schema = {"series": pl.String, "week_start": pl.Date, "last_session": pl.Date}
     if levels.is_empty():
-        return pl.DataFrame(schema={"series": pl.String, "week_start": pl.Date, "last_session": pl.Date})
+        return pl.DataFrame(schema=schema)
     last = levels.group_by("series").agg(pl.col("trade_date").max(), pl.col("calendar").first())
-    for series, day, calendar in last.iter_rows():
-        if not calendar:
-            continue
-        weeks = week_last_sessions(calendar, day - timedelta(days=day.weekday()), day)
-        for week_start, last_session in weeks.iter_rows():
-            rows.append((series, week_start, last_session))
-    return pl.DataFrame(
-        rows, schema={"series": pl.String, "week_start": pl.Date, "last_session": pl.Date}, orient="row"
-    )
+    parts = []
+    for (calendar,), rows in last.filter(pl.col("calendar").is_not_null()).group_by("calendar"):
+        lo, hi = rows["trade_date"].min(), rows["trade_date"].max()
+        weeks = week_last_sessions(str(calendar), lo - timedelta(days=7), hi)  # type: ignore[operator]
+        parts.append(
+            rows.select("series", pl.col("trade_date").dt.truncate("1w").alias("week_start")).join(
+                weeks, on="week_start", how="inner"
+            )
+        )
+    return pl.concat(parts).select(list(schema)).cast(schema) if parts else pl.DataFrame(schema=schema)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------- capex
 
 
-@dg.asset(**_asset_kwargs(CAPEX_TREND, "capex_trend", [CAPEX, GROUP_MEMBERS, INSTRUMENTS], {"duckdb", "polars"}))
 def capex_trend(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("capex_trend")
     settings = load_mart_settings()["capex"]
@@ -554,6 +546,7 @@ def capex_trend(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         "entity", "year", "capex_usd", "status", "missing"
     )
     return dg.MaterializeResult(
+        asset_key=CAPEX_TREND,
         metadata=mart_metadata(
             mart,
             frame,
@@ -574,7 +567,6 @@ def capex_trend(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
 # ------------------------------------------------------------------------------- valuation
 
 
-@dg.asset(**_asset_kwargs(VALUATION, "valuation", [SNAPSHOT, FX_DAILY, GROUP_MEMBERS], {"duckdb", "sql"}))
 def valuation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("valuation")
     with warehouse.connect() as con:
@@ -586,6 +578,7 @@ def valuation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     if not days:
         missing.insert(0, "no fundamentals snapshot in the warehouse: no valuation can be computed (none is made up)")
     return dg.MaterializeResult(
+        asset_key=VALUATION,
         metadata=mart_metadata(
             mart, frame, summary, missing=missing, snapshot_days=dg.MetadataValue.int(len(days)), **_mode(summary)
         ),
@@ -596,7 +589,6 @@ def valuation(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
 # ------------------------------------------------------------------------------- ADR premium
 
 
-@dg.asset(**_asset_kwargs(ADR_PREMIUM, "adr_hk_premium", [RETURNS_DAILY, INSTRUMENTS, FX_DAILY], {"duckdb", "polars"}))
 def adr_hk_premium(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("adr_hk_premium")
     with warehouse.connect() as con:
@@ -627,6 +619,7 @@ def adr_hk_premium(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     ]
     latest = frame.sort("hk_trade_date").group_by("adr_ticker", maintain_order=True).last() if frame.height else frame
     return dg.MaterializeResult(
+        asset_key=ADR_PREMIUM,
         metadata=mart_metadata(mart, frame, summary, preview=latest, missing=missing, **_mode(summary)),
         check_results=check_results(ADR_PREMIUM, outcomes),
     )
@@ -644,14 +637,6 @@ def _session_closes(hk: pl.DataFrame, adr: pl.DataFrame) -> tuple[pl.DataFrame, 
 # ------------------------------------------------------------------------------- scorecard
 
 
-@dg.asset(
-    **_asset_kwargs(
-        SCORECARD,
-        "claims_scorecard",
-        [PERFORMANCE, RETURNS_DAILY, WEEKLY_STREAKS, CAPEX_TREND, VALUATION, HSTECH_BASKET, GROUP_MEMBERS],
-        {"duckdb", "polars"},
-    )
-)
 def claims_scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     mart = load_mart_sql("claims_scorecard")
     claims = load_claims()
@@ -677,6 +662,7 @@ def claims_scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     summary = _publish(context, warehouse, SCORECARD, mart, frame, outcomes, "as_of")
     verdicts = dict(frame.group_by("verdict").len().rows())
     return dg.MaterializeResult(
+        asset_key=SCORECARD,
         metadata=mart_metadata(
             mart,
             frame,
@@ -711,3 +697,89 @@ def _basket_method(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
     method, members, reb = row
     words = "equal weights, market caps unknown" if method == "equal_weight" else "market caps capped at 8%"
     return f"{members} members, {words}, weights of {reb}"
+
+
+# ------------------------------------------------------------------------------- steps
+
+PRICE_MARTS: list[tuple[dg.AssetSpec, str | None, Builder]] = [
+    (_spec(INSTRUMENTS, "instruments", [CORE_PRICES], {"duckdb", "sql"}), "instruments", instruments),
+    (_spec(GROUP_MEMBERS, "group_members", [INSTRUMENTS], {"duckdb", "sql"}), "group_members", group_members),
+    (_spec(AS_OF_DATES, "as_of_dates", [INSTRUMENTS], {"duckdb", "sql"}), "as_of_dates", as_of_dates),
+    (
+        _spec(RETURNS_DAILY, "returns_daily", [CORE_PRICES, PRICE_ANOMALIES], {"duckdb", "sql"}),
+        "returns_daily",
+        returns_daily,
+    ),
+    (
+        _spec(HSTECH_BASKET, "hstech_basket", [RETURNS_DAILY, GROUP_MEMBERS, SNAPSHOT], {"duckdb", "polars"}),
+        "hstech_basket",
+        hstech_basket,
+    ),
+    (
+        _spec(BASKET_WEIGHTS, "hstech_basket_weights", [RETURNS_DAILY, GROUP_MEMBERS, SNAPSHOT], {"duckdb", "polars"}),
+        None,  # written by the basket's builder, with the basket
+        hstech_basket,
+    ),
+    (
+        _spec(
+            PERFORMANCE,
+            "performance",
+            [RETURNS_DAILY, HSTECH_BASKET, AS_OF_DATES, GROUP_MEMBERS, INSTRUMENTS, FX_DAILY],
+            {"duckdb", "sql"},
+        ),
+        "performance",
+        performance,
+    ),
+    (
+        _spec(WEEKLY_STREAKS, "weekly_streaks", [RETURNS_DAILY, HSTECH_BASKET, INSTRUMENTS], {"duckdb", "polars"}),
+        "weekly_streaks",
+        weekly_streaks,
+    ),
+    (
+        _spec(ADR_PREMIUM, "adr_hk_premium", [RETURNS_DAILY, INSTRUMENTS, FX_DAILY], {"duckdb", "polars"}),
+        "adr_hk_premium",
+        adr_hk_premium,
+    ),
+]
+
+FUNDAMENTAL_MARTS: list[tuple[dg.AssetSpec, str | None, Builder]] = [
+    (
+        _spec(CAPEX_TREND, "capex_trend", [CAPEX, GROUP_MEMBERS, INSTRUMENTS], {"duckdb", "polars"}),
+        "capex_trend",
+        capex_trend,
+    ),
+    (_spec(VALUATION, "valuation", [SNAPSHOT, FX_DAILY, GROUP_MEMBERS], {"duckdb", "sql"}), "valuation", valuation),
+]
+
+
+def mart_step(
+    name: str,
+    marts: list[tuple[dg.AssetSpec, str | None, Builder]],
+    extra_checks: tuple[dg.AssetCheckSpec, ...] = (),
+) -> dg.AssetsDefinition:
+    """One Dagster step building several marts (subsettable: select one mart and only it is built)."""
+    builders: list[tuple[set[dg.AssetKey], Builder]] = []
+    for spec, _, build in marts:
+        if builders and builders[-1][1] is build:
+            builders[-1][0].add(spec.key)
+        else:
+            builders.append(({spec.key}, build))
+
+    @dg.multi_asset(
+        name=name,
+        specs=[spec for spec, _, _ in marts],
+        check_specs=[
+            *(c for spec, suite, _ in marts if suite for c in suite_specs(spec.key, f"marts_{suite}")),
+            *extra_checks,
+        ],
+        can_subset=True,
+        pool="duckdb",
+    )
+    def _step(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.MaterializeResult]:
+        yield from run_builders(context, warehouse, builders)
+
+    return _step
+
+
+marts_from_prices = mart_step("marts_from_prices", PRICE_MARTS)
+marts_from_fundamentals = mart_step("marts_from_fundamentals", FUNDAMENTAL_MARTS)

@@ -17,14 +17,19 @@ from assets.marts import (
     ADR_PREMIUM,
     CAPEX_TREND,
     GROUP,
+    GROUP_MEMBERS,
     HSTECH_BASKET,
     INSTRUMENTS,
     PERFORMANCE,
+    RETURNS_DAILY,
     SCORECARD,
     VALUATION,
     WEEKLY_STREAKS,
     _basket_method,
+    _spec,
+    claims_scorecard,
     mart_key,
+    mart_step,
 )
 from assets.reporting.page import ReportInputs, png_markdown, render_report
 from assets.transforms.claims import Claim, load_claims
@@ -47,26 +52,6 @@ def report_as_of(setting: str, claims: list[Claim], latest: date | None) -> date
     return date.fromisoformat(setting)
 
 
-@dg.asset(
-    key=REPORT,
-    deps=[HSTECH_BASKET, PERFORMANCE, CAPEX_TREND, ADR_PREMIUM, SCORECARD, VALUATION, WEEKLY_STREAKS, INSTRUMENTS],
-    group_name=GROUP,
-    kinds={"html", "altair"},
-    pool="duckdb",
-    description=(
-        "A self-contained HTML report (opens offline: charts and their JavaScript inline): the HSTECH basket "
-        "against the US indexes year to date, the members' YTD ranking, capex by calendar year in USD, the ADR "
-        "premium over the Hong Kong line, and the claims scorecard. Written beside the warehouse file in "
-        "reports/<warehouse name>/index.html; the metadata shows the headline chart."
-    ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_chart_drawn",
-            asset=REPORT,
-            description="Warning: every chart of the report has data to draw (the page says why when one has none)",
-        )
-    ],
-)
 def rally_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     claims = load_claims()
     setting = str(load_mart_settings()["report"]["as_of"])
@@ -91,9 +76,11 @@ def rally_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         metadata["headline_chart"] = dg.MetadataValue.md(png_markdown(out.png_path, "basket against US indexes YTD"))
         metadata["headline_png"] = dg.MetadataValue.path(str(out.png_path))
     return dg.MaterializeResult(
+        asset_key=REPORT,
         metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
+                asset_key=REPORT,
                 check_name="every_chart_drawn",
                 passed=not out.empty,
                 severity=dg.AssetCheckSeverity.WARN,
@@ -174,3 +161,40 @@ def _inputs(con: duckdb.DuckDBPyConnection, claims: list[Claim], as_of: date, mo
         scorecard=card,
         notes=notes,
     )
+
+
+REPORT_SPEC = dg.AssetSpec(
+    REPORT,
+    deps=[SCORECARD, HSTECH_BASKET, PERFORMANCE, CAPEX_TREND, ADR_PREMIUM, VALUATION, WEEKLY_STREAKS, INSTRUMENTS],
+    group_name=GROUP,
+    kinds={"html", "altair"},
+    description=(
+        "A self-contained HTML report (opens offline: charts and their JavaScript inline): the HSTECH basket "
+        "against the US indexes year to date, the members' YTD ranking, capex by calendar year in USD, the ADR "
+        "premium over the Hong Kong line, and the claims scorecard. Written beside the warehouse file in "
+        "reports/<warehouse name>/index.html; the metadata shows the headline chart."
+    ),
+)
+EVERY_CHART_DRAWN = dg.AssetCheckSpec(
+    "every_chart_drawn",
+    asset=REPORT,
+    description="Warning: every chart of the report has data to draw (the page says why when one has none)",
+)
+
+claims_and_report = mart_step(
+    "claims_and_report",
+    [
+        (
+            _spec(
+                SCORECARD,
+                "claims_scorecard",
+                [PERFORMANCE, RETURNS_DAILY, WEEKLY_STREAKS, CAPEX_TREND, VALUATION, HSTECH_BASKET, GROUP_MEMBERS],
+                {"duckdb", "polars"},
+            ),
+            "claims_scorecard",
+            claims_scorecard,
+        ),
+        (REPORT_SPEC, None, rally_report),
+    ],
+    extra_checks=(EVERY_CHART_DRAWN,),
+)

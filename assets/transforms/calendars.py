@@ -16,21 +16,19 @@ import polars as pl
 def _schedule(calendar: str, start: date, end: date) -> pl.DataFrame:
     import exchange_calendars as xc
 
-    cls = type(xc.get_calendar(calendar))
-    lo, hi = cls.bound_min(), cls.bound_max()
-    start = max(start, lo.date()) if lo is not None else start
-    end = min(end, hi.date()) if hi is not None else end
-    if start > end:
-        return pl.DataFrame(schema={"trade_date": pl.Date, "close_utc": pl.Datetime("us", "UTC")})
-    cal = xc.get_calendar(calendar, start=start.isoformat(), end=end.isoformat())
+    try:
+        cal = xc.get_calendar(calendar, start=start.isoformat(), end=end.isoformat())
+    except ValueError:  # outside the calendar's bounds: its default span, clipped below
+        cal = xc.get_calendar(calendar)
     sched = cal.schedule
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         {
             "trade_date": [d.date() for d in sched.index],
             "close_utc": [c.to_pydatetime() for c in sched["close"]],
         },
         schema={"trade_date": pl.Date, "close_utc": pl.Datetime("us", "UTC")},
     )
+    return frame.filter(pl.col("trade_date").is_between(start, end))
 
 
 def session_closes(calendar: str, start: date, end: date) -> pl.DataFrame:
