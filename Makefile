@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# One Dagster home per source mode (.dagster_home/<mode>), so run history never mixes warehouses;
+# orchestration/run.py and ui.py create it with the project's instance config.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query cookbook bench clean
+.PHONY: install demo run test lint ui query sql snapshot backup restore cookbook bench clean
 
 install: $(VENV)/.installed
 
@@ -16,17 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp orchestration/dagster.yaml $@
-
 ## materialize every asset from the offline sample source
-demo: install $(DAGSTER_HOME)/dagster.yaml
+demo: install
 	CHINATECH_SOURCE=sample $(BIN)/python -m orchestration.run
 
-## materialize every asset from CHINATECH_SOURCE (default live); TICKERS=a,b to refresh a few
-run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m orchestration.run $(if $(TICKERS),--tickers $(TICKERS))
+# User text (TICKERS, SQL, FILE) reaches the programs through the environment, never through the shell.
+export TICKERS SQL REBUILD PORT FILE
+
+## materialize every asset from CHINATECH_SOURCE (default live); TICKERS=a,b to refresh a few;
+## REBUILD=1 moves the warehouse file aside and builds it again
+run: install
+	$(BIN)/python -m orchestration.run
 
 ## the whole test suite (CI runs this)
 test: install
@@ -38,12 +39,28 @@ lint: install
 	$(BIN)/ruff format --check .
 
 ## the Dagster web UI on http://127.0.0.1:3000
-ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p $(or $(PORT),3000) -w workspace.yaml
+ui: install
+	$(BIN)/python -m orchestration.ui
 
-## SQL on the warehouse: make query SQL="SELECT ..."
+## SQL on the reader snapshot (works while a run writes): make query SQL="SELECT ..."
 query: install
-	$(BIN)/python -m orchestration.query "$(SQL)"
+	@$(BIN)/python -m orchestration.query
+
+## an interactive DuckDB shell (read-only) on the reader snapshot
+sql: install
+	@$(BIN)/python -m orchestration.sql
+
+## publish the reader snapshot now (every successful run does it as its last step)
+snapshot: install
+	@$(BIN)/python -m orchestration.snapshot
+
+## a consistent copy of the warehouse: data/backups/<mode>-<UTC time>.duckdb
+backup: install
+	@$(BIN)/python -m orchestration.backup
+
+## replace the warehouse with a backup of the same source mode: make restore FILE=data/backups/...
+restore: install
+	@$(BIN)/python -m orchestration.backup --restore
 
 ## rerun the README's query cookbook on the replay warehouse and refresh the outputs shown
 cookbook: install

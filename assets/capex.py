@@ -9,7 +9,7 @@ from assets.fundamentals import FINANCIALS
 from assets.fx import FX_DAILY
 from assets.loads import record_load
 from assets.metadata import frame_metadata
-from assets.prices import PriceRunConfig
+from assets.operations import AFTER_UPSTREAM, NETWORK_RETRY, WEEKLY
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
     audit,
@@ -21,6 +21,7 @@ from assets.quality.checks import (
 )
 from assets.quality.profiles import recency_profile
 from assets.quality.record import record_outcomes
+from assets.scope import RunScope
 from assets.sources.curated import load_curated_capex
 from assets.sources.errors import SourceError, SourceUnavailable
 from assets.sources.resource import SourceResource
@@ -46,6 +47,7 @@ from assets.warehouse import WarehouseResource, new_load_id, replace_rows, table
 
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
+CAPEX_ISSUES = dg.AssetKey(["dq", "capex_issues"])
 YOY_FACTOR = 5.0
 
 
@@ -59,15 +61,17 @@ YOY_FACTOR = 5.0
         "Live mode needs CHINATECH_SEC_USER_AGENT (SEC fair-access rules), paces to 10 requests/s, "
         "retries 429/5xx and caches raw responses for a day. A re-run replaces each company's facts."
     ),
+    retry_policy=NETWORK_RETRY,
+    freshness_policy=WEEKLY,
     check_specs=[
         dg.AssetCheckSpec("fetch_failures", asset=RAW_SEC_FACTS, description=FETCH_FAILURES_DESCRIPTION),
         *suite_specs(RAW_SEC_FACTS, "raw_sec_facts"),
     ],
 )
 def raw_sec_facts(
-    context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
-    filers = sec_filers(select_tickers(load_universe(), config.tickers))
+    filers = sec_filers(select_tickers(load_universe(), scope.tickers))
     adapter = source.adapter
     parts = [pl.DataFrame(schema=RAW_SEC_FACTS_SCHEMA)]
     failures: dict[str, str] = {}
@@ -76,7 +80,7 @@ def raw_sec_facts(
             doc = adapter.fetch_companyfacts(filer)
             parts.append(parse_companyfacts(doc, adapter.name))
         except SourceUnavailable as exc:
-            raise dg.Failure(description=str(exc)) from exc
+            raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
         except SourceError as exc:
             failures[f"{exc.key} ({filer['ticker']})"] = exc.problem
             context.log.warning(f"{filer['ticker']}: {exc}")
@@ -122,6 +126,8 @@ def raw_sec_facts(
     key=CAPEX,
     deps=[RAW_SEC_FACTS, FINANCIALS, FX_DAILY],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=WEEKLY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -154,7 +160,7 @@ def raw_sec_facts(
     ],
 )
 def capex(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
     universe = load_universe()
     filers = sec_filers(universe)
@@ -174,11 +180,23 @@ def capex(
     now = datetime.now(UTC)
     outcomes = audit("capex", combined)
     stop_if_blocking(CAPEX, outcomes)
+    # a run scoped to some tickers rewrites only their companies' rows (9888.HK -> BIDU)
+    companies = company_tickers(universe, filers, scope.tickers) if scope.tickers else None
+    if companies is not None:
+        combined = combined.filter(pl.col("ticker").is_in(companies))
+        issues = issues.filter(pl.col("ticker").is_in(companies))
+    where, params = ("true", []) if companies is None else ("list_contains(?, ticker)", [companies])
     with warehouse.transaction() as con:
-        replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), "true")
-        replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), "true")
+        replace_rows(con, "core.capex", combined.with_columns(pl.lit(now).alias("loaded_at")), where, params)
+        replace_rows(con, "dq.capex_issues", issues.with_columns(pl.lit(now).alias("detected_at")), where, params)
         record_outcomes(con, "core.capex", outcomes, context.run.run_id)
         summary = table_summary(con, "core.capex", "period_end")
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=CAPEX_ISSUES,
+            metadata=frame_metadata(issues, date_col=None, by_kind=dict(issues.group_by("kind").len().rows())),
+        )
+    )
     by_kind = {k: issues.filter(pl.col("kind") == k) for k in ("missing_standard_capex", "yoy_jump", "no_capex")}
     return dg.MaterializeResult(
         metadata=frame_metadata(
@@ -195,6 +213,13 @@ def capex(
             *check_results(CAPEX, outcomes),
         ],
     )
+
+
+def company_tickers(universe: pl.DataFrame, filers: pl.DataFrame, tickers: list[str]) -> list[str]:
+    """The tickers capex rows are kept under for these universe tickers (an SEC filer's HK line -> its ADR)."""
+    lines = universe.filter(pl.col("ticker").is_in(tickers)).select("ticker", "cik")
+    mapped = lines.join(filers.select("cik", pl.col("ticker").alias("company")), on="cik", how="left")
+    return sorted(set(mapped.select(pl.coalesce("company", "ticker"))["company"].to_list()))
 
 
 def _issue_check(name: str, rows: pl.DataFrame) -> dg.AssetCheckResult:

@@ -1,14 +1,15 @@
 """Fundamentals assets: daily ``Ticker.info`` snapshots (kept per day) and annual statements."""
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
 
 from assets.fx import FX_DAILY
 from assets.metadata import frame_metadata
-from assets.prices import CORE_PRICES, PriceRunConfig
+from assets.operations import AFTER_UPSTREAM, DAILY, NETWORK_RETRY, WEEKLY, Progress
+from assets.prices import CORE_PRICES
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
     audit,
@@ -20,6 +21,7 @@ from assets.quality.checks import (
 )
 from assets.quality.profiles import recency_profile, snapshot_price_profile
 from assets.quality.record import record_outcomes, replace_anomalies
+from assets.scope import RunScope
 from assets.sources.errors import SourceError, SourceUnavailable
 from assets.sources.resource import SourceResource
 from assets.sources.throttle import RateLimiter
@@ -37,13 +39,13 @@ RAW_INFO = dg.AssetKey(["raw", "fundamentals_info"])
 SNAPSHOT = dg.AssetKey(["core", "fundamentals_snapshot"])
 FINANCIALS = dg.AssetKey(["core", "financials_annual"])
 
-# A snapshot is "what Yahoo says today": one partition per day, history never overwritten.
-SNAPSHOT_PARTITIONS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=1)
-
-NO_BACKFILL = (
-    "Yahoo's `.info` is a snapshot of now: a past day cannot be fetched again, so with the live "
-    "source only today's partition can be materialized (backfills of past days are refused). "
-    "Re-running a day replaces that day only."
+# A snapshot is "what Yahoo says on a day": kept per day (the table key), never overwritten by
+# another day. Not Dagster partitions: every job then launches with its defaults, and the day is
+# the run's `scope.as_of` (default today, or the sample's last day).
+SNAPSHOT_DAYS = (
+    "One snapshot per day: re-running a day replaces that day only, other days are kept. The day is "
+    "the run setting `scope.as_of` (default: today; the sample's last day in sample mode). Yahoo's "
+    "`.info` is a snapshot of now, so with the live source only today can be fetched."
 )
 
 
@@ -52,6 +54,7 @@ def _fetch_each(
 ) -> tuple[dict[str, object], dict[str, str]]:
     """Call ``fetch(row)`` per instrument: a SourceError is recorded, the others go on."""
     limiter = RateLimiter(per_second)
+    progress = Progress(context.log, "tickers", len(rows))
     got: dict[str, object] = {}
     failures: dict[str, str] = {}
     for row in rows:
@@ -59,46 +62,37 @@ def _fetch_each(
         try:
             got[row["ticker"]] = fetch(row)
         except SourceUnavailable as exc:
-            raise dg.Failure(description=str(exc)) from exc
+            raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
         except SourceError as exc:
             failures[row["ticker"]] = exc.problem
             context.log.warning(str(exc))
+        progress.step(1)
+    progress.done()
     return got, failures
 
 
 @dg.asset(
     key=RAW_INFO,
-    deps=[CORE_PRICES],
-    partitions_def=SNAPSHOT_PARTITIONS,
     group_name="raw",
     kinds={"duckdb", "yfinance"},
     pool="duckdb",
     description="yfinance `Ticker.info` for every equity, the whole response as JSON, one row per ticker and day. "
-    + NO_BACKFILL,
+    + SNAPSHOT_DAYS,
+    retry_policy=NETWORK_RETRY,
+    freshness_policy=DAILY,
     check_specs=[
         dg.AssetCheckSpec("fetch_failures", asset=RAW_INFO, description=FETCH_FAILURES_DESCRIPTION),
         *suite_specs(RAW_INFO, "raw_fundamentals_info"),
     ],
 )
 def raw_fundamentals_info(
-    context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
-    as_of = date.fromisoformat(context.partition_key)
     adapter = source.adapter
-    if adapter.snapshots_are_now and as_of != datetime.now(UTC).date():
-        raise dg.Failure(description=f"partition {as_of}: {NO_BACKFILL}")
-    universe = equities(select_tickers(load_universe(), config.tickers))
-    closes = warehouse.query(
-        "SELECT ticker, arg_max(close, trade_date) AS close FROM core.prices_daily "
-        "WHERE trade_date <= ? GROUP BY ticker",
-        [as_of],
-    )
-    last_close = dict(zip(closes["ticker"].to_list(), closes["close"].to_list(), strict=True))
+    as_of = scope.snapshot_day(adapter)
+    universe = equities(select_tickers(load_universe(), scope.tickers))
     infos, failures = _fetch_each(
-        context,
-        universe.to_dicts(),
-        lambda row: adapter.fetch_info(row, last_close.get(row["ticker"])),
-        adapter.requests_per_second,
+        context, universe.to_dicts(), lambda row: adapter.fetch_info(row, as_of), adapter.requests_per_second
     )
     now = datetime.now(UTC)
     frame = pl.DataFrame(
@@ -138,16 +132,17 @@ def raw_fundamentals_info(
 
 @dg.asset(
     key=SNAPSHOT,
-    deps=[RAW_INFO, FX_DAILY],
-    partitions_def=SNAPSHOT_PARTITIONS,
+    deps=[RAW_INFO, FX_DAILY, CORE_PRICES],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=DAILY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
         "One row per (ticker, as_of_date): market cap, enterprise value, shares, trailing/forward "
         "P/E and EPS, price to book, dividend yield, quote and financial currency. Yahoo mixes "
         "currencies (HKD/USD prices over CNY earnings): P/E is recomputed with core.fx_daily "
-        "and a gap over 20% is flagged in dq.price_anomalies as currency_mismatch. " + NO_BACKFILL
+        "and a gap over 20% is flagged in dq.price_anomalies as currency_mismatch. " + SNAPSHOT_DAYS
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -158,10 +153,14 @@ def raw_fundamentals_info(
         *suite_specs(SNAPSHOT, "fundamentals_snapshot"),
     ],
 )
-def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    as_of = date.fromisoformat(context.partition_key)
+def fundamentals_snapshot(
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
+) -> dg.MaterializeResult:
+    as_of = scope.snapshot_day(source.adapter)
     with warehouse.connect() as con:
         raw = con.execute("SELECT * FROM raw.fundamentals_info WHERE as_of_date = ?", [as_of]).pl()
+        if scope.tickers:  # a scoped run rebuilds only its tickers' rows of the day
+            raw = raw.filter(pl.col("ticker").is_in(scope.tickers))
         fx = con.execute("SELECT * FROM core.fx_daily").pl()
         closes = con.execute(
             "SELECT ticker, arg_max(close, trade_date) AS close FROM core.prices_daily"
@@ -181,7 +180,13 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     outcomes = audit("fundamentals_snapshot", {"rows": snap, "price_gap": snapshot_price_profile(snap, closes)})
     stop_if_blocking(SNAPSHOT, outcomes)
     with warehouse.transaction() as con:
-        replace_rows(con, "core.fundamentals_snapshot", snap, "as_of_date = ?", [as_of])
+        replace_rows(
+            con,
+            "core.fundamentals_snapshot",
+            snap,
+            "as_of_date = ? AND (? OR list_contains(?, ticker))",
+            [as_of, not scope.tickers, scope.tickers],
+        )
         replace_anomalies(con, mismatches, snap["ticker"].to_list(), ["currency_mismatch"], on_date=as_of)
         record_outcomes(con, "core.fundamentals_snapshot", outcomes, context.run.run_id)
         summary = table_summary(con, "core.fundamentals_snapshot", "as_of_date")
@@ -205,6 +210,8 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     group_name="core",
     kinds={"duckdb", "polars", "yfinance"},
     pool="duckdb",
+    retry_policy=NETWORK_RETRY,
+    freshness_policy=WEEKLY,
     description=(
         "Yearly income statement, balance sheet and cash flow in long form, line items under "
         "yfinance's names (assets/line_items.csv maps the ones marts use). Values are in the "
@@ -216,9 +223,9 @@ def fundamentals_snapshot(context: dg.AssetExecutionContext, warehouse: Warehous
     ],
 )
 def financials_annual(
-    context: dg.AssetExecutionContext, config: PriceRunConfig, warehouse: WarehouseResource, source: SourceResource
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource, source: SourceResource
 ) -> dg.MaterializeResult:
-    universe = equities(select_tickers(load_universe(), config.tickers))
+    universe = equities(select_tickers(load_universe(), scope.tickers))
     ccy = warehouse.query(
         "SELECT ticker, arg_max(financial_currency, as_of_date) AS currency FROM core.fundamentals_snapshot "
         "WHERE financial_currency IS NOT NULL GROUP BY ticker"

@@ -4,9 +4,11 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import frame_metadata
+from assets.operations import AFTER_UPSTREAM, DAILY
 from assets.prices import CORE_PRICES
 from assets.quality.checks import audit, check_results, markdown_table, stop_if_blocking, suite_specs
 from assets.quality.record import record_outcomes, replace_anomalies
+from assets.scope import RunScope
 from assets.transforms.fx import fx_anomalies, fx_daily_from_prices, pair_label
 from assets.universe import load_universe
 from assets.warehouse import WarehouseResource, replace_rows, table_summary
@@ -21,6 +23,8 @@ MAX_GAP_DAYS = 7
     key=FX_DAILY,
     deps=[CORE_PRICES],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=DAILY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -42,9 +46,13 @@ MAX_GAP_DAYS = 7
         *suite_specs(FX_DAILY, "fx_daily"),
     ],
 )
-def fx_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def fx_daily(context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource) -> dg.MaterializeResult:
     universe = load_universe()
-    fx_tickers = universe.filter(pl.col("group") == "fx")["ticker"].to_list()
+    fx_lines = universe.filter(pl.col("group") == "fx")
+    if scope.tickers:  # a scoped run rebuilds only the pairs it refreshed
+        fx_lines = fx_lines.filter(pl.col("ticker").is_in(scope.tickers))
+    fx_tickers = fx_lines["ticker"].to_list()
+    quotes = fx_lines["currency"].str.to_uppercase().to_list()
     prices = warehouse.query("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [fx_tickers])
     rates = fx_daily_from_prices(prices, universe)
     found = fx_anomalies(rates, max_move=MAX_MOVE, max_gap_days=MAX_GAP_DAYS)
@@ -52,7 +60,7 @@ def fx_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
     outcomes = audit("fx_daily", rates)
     stop_if_blocking(FX_DAILY, outcomes)
     with warehouse.transaction() as con:
-        replace_rows(con, "core.fx_daily", rates, "true")
+        replace_rows(con, "core.fx_daily", rates, "list_contains(?, quote)", [quotes])
         replace_anomalies(con, found, sorted(set(pairs) | set(fx_tickers)), kinds=FX_KINDS)
         unflagged = con.execute("SELECT * FROM dq.fx_unflagged_moves").pl()
         record_outcomes(con, "core.fx_daily", outcomes, context.run.run_id)

@@ -20,6 +20,7 @@ from assets.capex import CAPEX
 from assets.fundamentals import SNAPSHOT
 from assets.fx import FX_DAILY
 from assets.mart_sql import MartSql, load_mart_settings, load_mart_sql, run_sql, sql_params
+from assets.operations import AFTER_UPSTREAM
 from assets.prices import CORE_PRICES, PRICE_ANOMALIES
 from assets.quality.checks import audit, check_results, markdown_table, stop_if_blocking, suite_specs
 from assets.quality.gx import Outcome
@@ -170,7 +171,15 @@ def _run_with(
 
 
 def _spec(key: dg.AssetKey, name: str, deps: list[dg.AssetKey], kinds: set[str]) -> dg.AssetSpec:
-    return dg.AssetSpec(key, deps=deps, group_name=GROUP, kinds=kinds, description=load_mart_sql(name).description)
+    """A mart's asset: described by its SQL header, refreshed after its inputs (once their blocking checks pass)."""
+    return dg.AssetSpec(
+        key,
+        deps=deps,
+        group_name=GROUP,
+        kinds=kinds,
+        description=load_mart_sql(name).description,
+        automation_condition=AFTER_UPSTREAM,
+    )
 
 
 Builder = Callable[

@@ -7,11 +7,12 @@ Each asset reads like a sentence (fetch, stage, audit, publish, report); the log
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
+import duckdb
 import polars as pl
-from pydantic import Field
 
 from assets.loads import record_load, run_load
 from assets.metadata import frame_metadata
+from assets.operations import AFTER_UPSTREAM, DAILY, NETWORK_RETRY, Progress
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
     audit,
@@ -22,29 +23,25 @@ from assets.quality.checks import (
 )
 from assets.quality.profiles import flagged_share_profile, freshness_profile, history_profile, returns_profile
 from assets.quality.record import record_outcomes, replace_anomalies
+from assets.scope import RunScope
+from assets.sources.adapters import Source
+from assets.sources.base import PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import KINDS, detect_anomalies
 from assets.transforms.prices import CORE_ANOMALY_KINDS, build_core, conflict_anomalies, new_actions
 from assets.universe import load_universe, select_tickers
-from assets.warehouse import WarehouseResource, new_load_id, replace_rows, table_summary, upsert
+from assets.warehouse import WarehouseResource, change_counts, new_load_id, replace_rows, table_summary, upsert
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
 PRICE_ANOMALIES = dg.AssetKey(["dq", "price_anomalies"])
 
 
-class PriceRunConfig(dg.Config):
-    """Run config of every asset that fetches per ticker."""
+REJECTED_PRICES = dg.AssetKey(["dq", "rejected_prices"])
+FETCH_CHUNK = 50  # tickers per fetch call: progress is logged between chunks
 
-    tickers: list[str] = Field(
-        default=[],
-        description="Tickers to refresh (universe symbols such as 9888.HK or BIDU); empty = the whole universe.",
-    )
-    full_refresh: bool = Field(
-        default=False,
-        description="Reload whole price histories instead of the dates after those held (minus the overlap).",
-    )
+PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 
 
 def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame:
@@ -54,6 +51,54 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
         " FROM core.prices_daily WHERE list_contains(?, ticker) GROUP BY ticker",
         [tickers],
     )
+
+
+def fetch_in_chunks(
+    context: dg.AssetExecutionContext, adapter: Source, universe: pl.DataFrame, starts: dict[str, date | None]
+) -> PriceFetch:
+    """The adapter's fetch, a chunk of tickers at a time, logging `n/N tickers, rows, elapsed`."""
+    progress = Progress(context.log, "tickers", universe.height)
+    frames, conflicts, failures = [], [], {}
+    for chunk in universe.iter_slices(FETCH_CHUNK):
+        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]})
+        frames.append(got.frame)
+        conflicts.append(got.conflicts)
+        failures.update(got.failures)
+        progress.step(chunk.height, got.frame.height)
+    progress.done()
+    return PriceFetch(pl.concat(frames), failures, pl.concat(conflicts))
+
+
+def rows_removed(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame, tickers: list[str]) -> int:
+    """Rows of whole-reloaded tickers that readers have now and the new load no longer holds."""
+    if not tickers:
+        return 0
+    con.register("_reloaded", staged.select("ticker", "trade_date").to_arrow())
+    try:
+        (count,) = con.execute(
+            "SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker) AND NOT EXISTS"
+            " (SELECT 1 FROM _reloaded r WHERE r.ticker = p.ticker AND r.trade_date = p.trade_date)",
+            [tickers],
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        con.unregister("_reloaded")
+    return int(count)
+
+
+def run_summary(
+    requested: list[str], frame: pl.DataFrame, failures: dict[str, str], changes: dict[str, int]
+) -> dict[str, object]:
+    """What a load did, for the asset's metadata: tickers loaded, skipped, failed; rows by change."""
+    loaded = sorted(set(frame["ticker"].to_list()))
+    skipped = sorted(set(requested) - set(loaded) - set(failures))
+    return {
+        "tickers_loaded": len(loaded),
+        "tickers_skipped": dg.MetadataValue.text(", ".join(skipped) or "none (nothing new for them)"),
+        "tickers_failed": dg.MetadataValue.json(dict(sorted(failures.items()))),
+        "rows_inserted": changes["inserted"],
+        "rows_updated": changes["updated"],
+        "rows_unchanged": changes["unchanged"],
+    }
 
 
 @dg.asset(
@@ -71,21 +116,23 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
         dg.AssetCheckSpec("fetch_failures", asset=RAW_PRICES, description=FETCH_FAILURES_DESCRIPTION),
         *suite_specs(RAW_PRICES, "raw_prices_daily"),
     ],
+    retry_policy=NETWORK_RETRY,
+    freshness_policy=DAILY,
 )
 def raw_prices_daily(
     context: dg.AssetExecutionContext,
-    config: PriceRunConfig,
+    scope: RunScope,
     warehouse: WarehouseResource,
     source: SourceResource,
 ) -> dg.MaterializeResult:
-    universe = select_tickers(load_universe(), config.tickers)
+    universe = select_tickers(load_universe(), scope.tickers)
     tickers = universe["ticker"].to_list()
     held = held_stats(warehouse, tickers)
-    last = {} if config.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
+    last = {} if scope.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
     adapter = source.adapter
     try:
-        fetched = adapter.fetch_prices(universe, starts)
+        fetched = fetch_in_chunks(context, adapter, universe, starts)
         reload = new_actions(fetched.frame, last)
         if reload:
             context.log.info(f"new dividend or split, reloading whole history: {reload}")
@@ -94,7 +141,7 @@ def raw_prices_daily(
             fetched.conflicts = pl.concat([fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts])
             fetched.failures.update(again.failures)
     except SourceUnavailable as exc:
-        raise dg.Failure(description=str(exc)) from exc
+        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
     for ticker, problem in sorted(fetched.failures.items()):
         context.log.warning(f"{ticker}: {problem}")
 
@@ -109,6 +156,9 @@ def raw_prices_daily(
     stop_if_blocking(RAW_PRICES, outcomes)
     # publish
     with warehouse.transaction() as con:
+        changes = change_counts(
+            con, "raw.prices_daily", frame, ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
+        )
         upsert(con, "raw.prices_daily", frame)
         upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
         replace_anomalies(
@@ -140,6 +190,7 @@ def raw_prices_daily(
             full_reload_tickers=full,
             conflicting_duplicates=conflicts.height,
             **summary,
+            **run_summary(tickers, frame, fetched.failures, changes),
         ),
         check_results=[fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)],
     )
@@ -156,6 +207,8 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
     key=CORE_PRICES,
     deps=[RAW_PRICES],
     group_name="core",
+    automation_condition=AFTER_UPSTREAM,
+    freshness_policy=DAILY,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -221,6 +274,8 @@ def prices_daily(
     stop_if_blocking(CORE_PRICES, outcomes)
     # publish
     with warehouse.transaction() as con:
+        changes = change_counts(con, "core.prices_daily", core, ["ticker", "trade_date"], PRICE_COLUMNS)
+        removed = rows_removed(con, core.filter(pl.col("ticker").is_in(full)), full)
         # whole reloads replace the ticker's rows; incremental loads upsert their dates
         replace_rows(
             con, "core.prices_daily", core.filter(pl.col("ticker").is_in(full)), "list_contains(?, ticker)", [full]
@@ -253,14 +308,23 @@ def prices_daily(
         )
         record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
         summary = table_summary(con, "core.prices_daily", "trade_date")
+        rejected_total = table_summary(con, "dq.rejected_prices", "trade_date")
     by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=REJECTED_PRICES,
+            metadata=frame_metadata(rejected, load_id=load_id, by_reason=by_reason, **rejected_total),
+        )
+    )
     return dg.MaterializeResult(
         metadata=frame_metadata(
             core.drop("loaded_at"),
             load_id=load_id,
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
+            rows_removed_by_whole_reloads=removed,
             **summary,
+            **run_summary(loaded, core, load["failures"], changes),
         ),
         check_results=[
             dg.AssetCheckResult(
@@ -282,6 +346,7 @@ def prices_daily(
     key=PRICE_ANOMALIES,
     deps=[CORE_PRICES],
     group_name="dq",
+    automation_condition=AFTER_UPSTREAM,
     kinds={"duckdb", "polars"},
     pool="duckdb",
     description=(
@@ -298,8 +363,10 @@ def prices_daily(
         *suite_specs(PRICE_ANOMALIES, "price_anomalies"),
     ],
 )
-def price_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    universe = load_universe()
+def price_anomalies(
+    context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    universe = select_tickers(load_universe(), scope.tickers)
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []

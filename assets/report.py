@@ -31,6 +31,7 @@ from assets.marts import (
     mart_key,
     mart_step,
 )
+from assets.operations import AFTER_UPSTREAM
 from assets.reporting.page import ReportInputs, png_markdown, render_report
 from assets.transforms.claims import Claim, load_claims
 from assets.warehouse import WarehouseResource, held_mode
@@ -165,6 +166,7 @@ def _inputs(con: duckdb.DuckDBPyConnection, claims: list[Claim], as_of: date, mo
 
 REPORT_SPEC = dg.AssetSpec(
     REPORT,
+    automation_condition=AFTER_UPSTREAM,
     deps=[SCORECARD, HSTECH_BASKET, PERFORMANCE, CAPEX_TREND, ADR_PREMIUM, VALUATION, WEEKLY_STREAKS, INSTRUMENTS],
     group_name=GROUP,
     kinds={"html", "altair"},

@@ -185,16 +185,20 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(file.read_text())
 
 
-def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.DataFrame) -> int:
     if frame.is_empty():
         return 0
-    con.register("_upsert_frame", frame.to_arrow())
+    con.register("_frame", frame.to_arrow())
     try:
-        con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
+        con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _frame")
     finally:
-        con.unregister("_upsert_frame")
+        con.unregister("_frame")
     return frame.height
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
+    return _insert(con, "INSERT OR REPLACE", table, frame)
 
 
 def replace_rows(
@@ -206,14 +210,7 @@ def replace_rows(
 ) -> int:
     """Delete the rows matching ``where`` and insert ``frame``: a partition swap."""
     con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
-    if frame.is_empty():
-        return 0
-    con.register("_replace_frame", frame.to_arrow())
-    try:
-        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
-    finally:
-        con.unregister("_replace_frame")
-    return frame.height
+    return _insert(con, "INSERT", table, frame)
 
 
 def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | None) -> dict[str, object]:
@@ -223,3 +220,27 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
         return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}
+
+
+def change_counts(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: list[str], columns: list[str]
+) -> dict[str, int]:
+    """How a write of ``frame`` will change ``table``: rows inserted, updated and unchanged (by key).
+
+    Run inside the publishing transaction before the write, so the counts describe that write.
+    """
+    if frame.is_empty():
+        return {"inserted": 0, "updated": 0, "unchanged": 0}
+    con.register("_staged", frame.select(*keys, *columns).to_arrow())
+    try:
+        on = " AND ".join(f"s.{k} = t.{k}" for k in keys)
+        differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in columns) or "false"
+        inserted, updated, unchanged = con.execute(
+            f"SELECT count(*) FILTER (WHERE t.{keys[0]} IS NULL),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND ({differs})),"
+            f" count(*) FILTER (WHERE t.{keys[0]} IS NOT NULL AND NOT ({differs}))"
+            f" FROM _staged s LEFT JOIN {table} t ON {on}"
+        ).fetchone()  # type: ignore[misc]
+    finally:
+        con.unregister("_staged")
+    return {"inserted": inserted, "updated": updated, "unchanged": unchanged}

@@ -23,32 +23,59 @@ EXAMPLE_QUERY = (
 
 
 def dagster_home() -> Path:
-    """$DAGSTER_HOME, defaulting to the git-ignored .dagster_home with the project's instance config."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home")))
+    """$DAGSTER_HOME, by default one per source mode (.dagster_home/<mode>), with the project's instance config.
+
+    One home per warehouse keeps run and check history of sample, replay and live apart.
+    """
+    default = REPO / ".dagster_home" / os.environ.get("CHINATECH_SOURCE", "live")
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    config, project = home / "dagster.yaml", REPO / "orchestration" / "dagster.yaml"
+    if not config.exists() or config.stat().st_mtime < project.stat().st_mtime:
+        shutil.copy(project, config)
     return home
 
 
-def ticker_config_ops(job: Any) -> list[str]:
-    """The steps whose run config selects tickers (those taking ``PriceRunConfig``)."""
-    ops = []
-    for node in job.graph.node_defs:
-        fields = getattr(getattr(node.config_schema, "config_type", None), "fields", None) or {}
-        if "tickers" in fields:
-            ops.append(node.name)
-    return sorted(ops)
+def root_cause(error: Any) -> str:
+    """The innermost message of a Dagster error chain (the cause a user can act on)."""
+    message = error.message.strip()
+    while error.cause is not None:
+        error = error.cause
+        message = error.message.strip() or message
+    return message.splitlines()[0] if message else "unknown error"
+
+
+def failure_lines(result: Any) -> list[str]:
+    """One line per failed step, naming the step and the cause; else the run's own failure."""
+    lines = []
+    for event in result.get_step_failure_events():
+        data = event.event_specific_data
+        user = getattr(data, "user_failure_data", None)
+        cause = user.description if user is not None and user.description else root_cause(data.error)
+        lines.append(f"FAILED step {event.step_key}: {cause}")
+    if not lines:
+        for event in result.all_events:
+            error = getattr(event.event_specific_data, "error", None)
+            if event.is_failure and error is not None:
+                lines.append(f"FAILED {event.event_type_value.lower()}: {root_cause(error)}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tickers", default="", help="comma-separated tickers (default: the whole universe)")
+    parser.add_argument(
+        "--tickers",
+        default=os.environ.get("TICKERS", ""),
+        help="comma-separated tickers, spaces allowed (default: $TICKERS, else the whole universe)",
+    )
     parser.add_argument("--full-refresh", action="store_true", help="reload whole price histories")
-    parser.add_argument("--date", default=None, help="snapshot partition (default: today, UTC)")
+    parser.add_argument(
+        "--date", default=None, help="fundamentals snapshot day (default: today; the sample's last day in sample mode)"
+    )
     parser.add_argument(
         "--rebuild",
         action="store_true",
+        default=os.environ.get("REBUILD", "") not in ("", "0"),
         help="move the warehouse file aside (kept as <file>.replaced-<time>) and build it again from scratch",
     )
     args = parser.parse_args(argv)
@@ -59,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.definitions import defs
     from orchestration.resources import warehouse_file
 
-    warehouse = warehouse_file()
+    source = os.environ.get("CHINATECH_SOURCE", "live")
+    warehouse = warehouse_file(source)
     if args.rebuild and warehouse.exists():
         aside = warehouse.with_name(f"{warehouse.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
         warehouse.rename(aside)
@@ -70,36 +98,36 @@ def main(argv: list[str] | None = None) -> int:
 
     tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
     job = defs.resolve_job_def("all_assets")
-    run_config = {"ops": {op: {"config": {"tickers": tickers}} for op in ticker_config_ops(job)}}
-    run_config["ops"]["raw__prices_daily"]["config"]["full_refresh"] = args.full_refresh
-    run_config["loggers"] = {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}}
-    partition = args.date or datetime.now(UTC).date().isoformat()
+    scope = {"tickers": tickers, "full_refresh": args.full_refresh, "as_of": args.date or ""}
+    run_config = {
+        "resources": {"scope": {"config": scope}},
+        "loggers": {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}},
+    }
     started = datetime.now(UTC)
-    source = os.environ.get("CHINATECH_SOURCE", "live")
     result = job.execute_in_process(
         instance=dg.DagsterInstance.get(),
-        partition_key=partition,
         run_config=run_config,
         raise_on_error=False,
-        tags={
-            "chinatech/source": source,
-            "chinatech/warehouse": str(warehouse),
-            "chinatech/tickers": ",".join(tickers) or "all",
-        },
+        tags={"chinatech/warehouse": str(warehouse), "chinatech/tickers": ",".join(tickers) or "all"},
     )
     seconds = (datetime.now(UTC) - started).total_seconds()
-    for step in result.get_step_failure_events():
-        print(f"FAILED {step.step_key}: {step.event_specific_data.error.message.strip()}", file=sys.stderr)
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:
         print(f"check {e.severity.value:5} {e.asset_key.to_user_string()} {e.check_name}: failed")
     print(f"\nrun {result.run_id} {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s")
     print(f"source: {source}  warehouse: {warehouse}")
+    if not result.success:
+        # the last lines of a failed run say which step failed and why
+        for line in failure_lines(result):
+            print(line, file=sys.stderr)
     if result.success:
+        from assets.publish import reader_file
         from assets.warehouse import connect_waiting
 
+        snapshot = reader_file(warehouse)
+        print(f"snapshot for readers (make query, make sql, notebooks, BI tools): {snapshot}")
         print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with connect_waiting(warehouse, read_only=True) as con:
+        with connect_waiting(snapshot if snapshot.exists() else warehouse, read_only=True) as con:
             con.sql(EXAMPLE_QUERY).show()
     return 0 if result.success else 1
 

@@ -76,6 +76,7 @@ def stop_if_blocking(asset_key: dg.AssetKey, outcomes: Iterable[Outcome]) -> Non
             f"the warehouse is as it was before this step. {detail}"
         ),
         metadata={f"{o.name} offending rows": dg.MetadataValue.md(_offending_md(o)) for o in failed},
+        allow_retries=False,
     )
 
 

@@ -28,7 +28,11 @@ class Source(Protocol):
 
     def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch: ...
 
-    def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]: ...
+    def snapshot_day(self, today: date) -> date:
+        """The default day of a fundamentals snapshot (today, or the last day of a recording)."""
+        ...
+
+    def fetch_info(self, instrument: dict[str, Any], as_of: date) -> dict[str, Any]: ...
 
     def fetch_financials(self, instrument: dict[str, Any]) -> pl.DataFrame: ...
 
@@ -53,7 +57,10 @@ class LiveSource:
     def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
         return self.prices.fetch_prices(instruments, starts)
 
-    def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]:
+    def snapshot_day(self, today: date) -> date:
+        return today
+
+    def fetch_info(self, instrument: dict[str, Any], as_of: date) -> dict[str, Any]:
         from assets.sources.yahoo_fundamentals import fetch_info
 
         return fetch_info(instrument["ticker"])
@@ -83,7 +90,10 @@ class ReplaySource:
     def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
         return self.prices.fetch_prices(instruments, starts)
 
-    def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]:
+    def snapshot_day(self, today: date) -> date:
+        return today
+
+    def fetch_info(self, instrument: dict[str, Any], as_of: date) -> dict[str, Any]:
         from assets.sources.yahoo_fundamentals import read_replay_info
 
         info = read_replay_info(self.replay_dir, instrument["ticker"])
@@ -123,15 +133,23 @@ class SampleSource:
     def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
         return self.prices.fetch_prices(instruments, starts)
 
-    def fetch_info(self, instrument: dict[str, Any], last_close: float | None) -> dict[str, Any]:
-        from assets.sources.sample import ticker_seed
+    def snapshot_day(self, today: date) -> date:
+        from assets.sources.sample import SAMPLE_END
+
+        return min(today, SAMPLE_END)
+
+    def fetch_info(self, instrument: dict[str, Any], as_of: date) -> dict[str, Any]:
+        from assets.sources.sample import sample_bars, ticker_seed
         from assets.sources.sample_fundamentals import sample_info
 
         ticker = instrument["ticker"]
-        if last_close is None:
-            raise SourceError(ticker, "no sample price to derive fundamentals from (load prices first)")
+        # the sample's own close on the day, so the synthetic fundamentals agree with its prices
+        bars = sample_bars(ticker, instrument["group"], instrument["currency"], instrument["calendar"])
+        upto = bars.filter(pl.col("trade_date") <= as_of)
+        if upto.is_empty():
+            raise SourceError(ticker, f"no sample price on or before {as_of} to derive fundamentals from")
         fin = reporting_currency_guess(instrument["group"], instrument["currency"])
-        return sample_info(ticker, instrument["currency"], fin, last_close, ticker_seed(ticker))
+        return sample_info(ticker, instrument["currency"], fin, float(upto["close"][-1]), ticker_seed(ticker))
 
     def fetch_financials(self, instrument: dict[str, Any]) -> pl.DataFrame:
         from assets.sources.sample import ticker_seed

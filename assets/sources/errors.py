@@ -13,7 +13,15 @@ class SourceError(RuntimeError):
 
 
 class SourceUnavailable(RuntimeError):
-    """The upstream answered nothing at all (network down, blocked): fail the whole fetch fast."""
+    """The upstream answered nothing at all (network down, blocked): fail the whole fetch fast.
+
+    ``retryable`` is True when waiting may help (a rate limit that outlasted the retries), so the
+    step's retry policy may try again later; an unreachable network fails at once.
+    """
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class SourceConfigError(RuntimeError):

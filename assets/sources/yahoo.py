@@ -173,7 +173,7 @@ def call_yahoo(
             base_delay=base_delay,
         )
     except YFRateLimitError as exc:
-        raise SourceUnavailable(f"Yahoo kept rate-limiting ({what} for {ticker}): {exc}") from exc
+        raise SourceUnavailable(f"Yahoo kept rate-limiting ({what} for {ticker}): {exc}", retryable=True) from exc
     except _YahooTimeout as exc:
         raise SourceError(ticker, f"{what} timed out after retries: {exc}") from exc
 
@@ -307,7 +307,8 @@ class YahooPrices:
         except SourceUnavailable as exc:
             raise SourceUnavailable(
                 f"{exc} Nothing more is fetched this run. Check the network, or run offline with "
-                "CHINATECH_SOURCE=replay or sample."
+                "CHINATECH_SOURCE=replay or sample.",
+                retryable=exc.retryable,
             ) from exc
         if pdf is None or pdf.empty:
             raise SourceError(ticker, "Yahoo returned no rows (delisted, wrong symbol, or no data in range)")

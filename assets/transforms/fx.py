@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.transforms.anomalies import ANOMALY_SCHEMA
+
 FX_SCHEMA: dict[str, pl.DataType] = {
     "trade_date": pl.Date(),
     "base": pl.String(),
     "quote": pl.String(),
     "rate": pl.Float64(),
     "source": pl.String(),
-}
-
-FX_ANOMALY_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "trade_date": pl.Date(),
-    "kind": pl.String(),
-    "detail": pl.String(),
 }
 
 USD = "USD"
@@ -71,7 +66,7 @@ def fx_anomalies(fx: pl.DataFrame, max_move: float = 0.05, max_gap_days: int = 7
     consecutive positive rates so one bad zero does not produce two jumps.
     """
     if fx.is_empty():
-        return pl.DataFrame(schema=FX_ANOMALY_SCHEMA)
+        return pl.DataFrame(schema=ANOMALY_SCHEMA)
     base = fx.sort("base", "quote", "trade_date", "rate", nulls_last=True).with_columns(
         pair_label(pl.col("base"), pl.col("quote")).alias("ticker")
     )
@@ -116,7 +111,7 @@ def fx_anomalies(fx: pl.DataFrame, max_move: float = 0.05, max_gap_days: int = 7
     )
     return (
         pl.concat([nonpositive, jumps, gaps])
-        .cast(FX_ANOMALY_SCHEMA)  # type: ignore[arg-type]
+        .cast(ANOMALY_SCHEMA)  # type: ignore[arg-type]
         .sort("ticker", "trade_date", "kind", "detail")
     )
 

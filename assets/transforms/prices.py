@@ -20,6 +20,7 @@ from functools import lru_cache
 import polars as pl
 
 from assets.sources.errors import SourceError
+from assets.transforms.anomalies import ANOMALY_SCHEMA
 
 RAW_PRICES_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -60,13 +61,6 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
     "shape": pl.String(),
     "reason": pl.String(),
     "row_json": pl.String(),
-}
-
-ANOMALY_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "trade_date": pl.Date(),
-    "kind": pl.String(),
-    "detail": pl.String(),
 }
 
 SPLIT_ADJUSTED = "split_adjusted"

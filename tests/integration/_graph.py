@@ -25,6 +25,7 @@ from assets.marts import (
     WEEKLY_STREAKS,
 )
 from assets.report import REPORT
+from assets.scope import RunScope
 from assets.sources.resource import SourceResource
 from assets.warehouse import WarehouseResource
 from orchestration.definitions import ASSET_MODULES
@@ -32,8 +33,8 @@ from orchestration.definitions import ASSET_MODULES
 ASSETS = dg.load_assets_from_modules(ASSET_MODULES)
 CHECKS = dg.load_asset_checks_from_modules(ASSET_MODULES)
 
-# the last day of the sample series (assets/sources/sample.py SAMPLE_END) is a valid snapshot partition
-SAMPLE_PARTITION = "2026-08-21"
+# the last day of the sample series (assets/sources/sample.py SAMPLE_END): sample snapshots' default day
+SAMPLE_DAY = "2026-08-21"
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
@@ -44,6 +45,9 @@ SNAPSHOT = dg.AssetKey(["core", "fundamentals_snapshot"])
 FINANCIALS = dg.AssetKey(["core", "financials_annual"])
 RAW_SEC_FACTS = dg.AssetKey(["raw", "sec_facts"])
 CAPEX = dg.AssetKey(["core", "capex"])
+REJECTED_PRICES = dg.AssetKey(["dq", "rejected_prices"])
+CAPEX_ISSUES = dg.AssetKey(["dq", "capex_issues"])
+READER_SNAPSHOT = dg.AssetKey(["publish", "reader_snapshot"])
 
 MART_KEYS = {
     INSTRUMENTS,
@@ -72,6 +76,9 @@ ALL_ASSET_KEYS = {
     FINANCIALS,
     RAW_SEC_FACTS,
     CAPEX,
+    REJECTED_PRICES,  # reported by core/prices_daily and core/capex beside their own
+    CAPEX_ISSUES,
+    READER_SNAPSHOT,
 }
 
 
@@ -80,17 +87,23 @@ def materialize(
     source: SourceResource,
     *,
     selection: Any = None,
-    partition_key: str | None = SAMPLE_PARTITION,
-    run_config: dict[str, Any] | None = None,
+    tickers: list[str] | tuple[str, ...] = (),
+    full_refresh: bool = False,
+    as_of: str = "",
     raise_on_error: bool = False,
+    lock_wait_seconds: float = 120.0,
 ) -> dg.ExecuteInProcessResult:
     """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
     return dg.materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
-        resources={"warehouse": WarehouseResource(mode=source.source, path=str(warehouse)), "source": source},
-        partition_key=partition_key,
-        run_config=run_config,
+        resources={
+            "warehouse": WarehouseResource(
+                mode=source.source, path=str(warehouse), lock_wait_seconds=lock_wait_seconds
+            ),
+            "source": source,
+            "scope": RunScope(tickers=list(tickers), full_refresh=full_refresh, as_of=as_of),
+        },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=raise_on_error,
     )

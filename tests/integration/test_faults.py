@@ -65,8 +65,7 @@ def test_corrupt_replay_file_is_a_named_failure_not_fatal(corrupt_replay_dir, tm
         warehouse,
         replay_source(corrupt_replay_dir, tmp_path),
         selection=[RAW_PRICES, CORE_PRICES],
-        partition_key=None,
-        run_config={"ops": {"raw__prices_daily": {"config": {"tickers": [*GOOD, *bad]}}}},
+        tickers=[*GOOD, *bad],
     )
     assert result.success, failure_messages(result)
     assert {RAW_PRICES, CORE_PRICES} <= materialized_keys(result)
@@ -116,7 +115,7 @@ def test_failed_write_leaves_core_prices_as_they_were(sample_copy, tmp_path, mon
         return real_upsert(con, table, frame)
 
     monkeypatch.setattr(assets.prices, "upsert", failing_upsert)
-    result = materialize(warehouse, SourceResource(source="sample"), selection=[CORE_PRICES], partition_key=None)
+    result = materialize(warehouse, SourceResource(source="sample"), selection=[CORE_PRICES])
 
     assert not result.success
     assert "injected failure" in failure_messages(result)["core__prices_daily"]
@@ -143,8 +142,7 @@ def test_live_prices_with_network_down_fail_fast(tmp_path, yf_state):
         tmp_path / "warehouse.duckdb",
         source,
         selection=[RAW_PRICES],
-        partition_key=None,
-        run_config={"ops": {"raw__prices_daily": {"config": {"tickers": ["9888.HK", "AAPL"]}}}},
+        tickers=["9888.HK", "AAPL"],
     )
     elapsed = time.monotonic() - started
     assert not result.success
@@ -159,8 +157,6 @@ def test_live_without_sec_user_agent_is_refused_before_fetching(tmp_path, monkey
     monkeypatch.delenv("CHINATECH_SEC_USER_AGENT", raising=False)
     source = SourceResource(source="live", sec_user_agent="", cache_dir=str(tmp_path / "cache"))
     with pytest.raises(Exception, match="resource") as err:
-        materialize(
-            tmp_path / "warehouse.duckdb", source, selection=[RAW_PRICES], partition_key=None, raise_on_error=True
-        )
+        materialize(tmp_path / "warehouse.duckdb", source, selection=[RAW_PRICES], raise_on_error=True)
     assert "CHINATECH_SEC_USER_AGENT" in str(err.value.__cause__)
     assert not (tmp_path / "warehouse.duckdb").exists()

@@ -35,15 +35,13 @@ def test_incremental_load_keeps_earlier_core_flags(replay_dir, tmp_path):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(replay_dir / rel, folder / rel)
     warehouse = tmp_path / "warehouse.duckdb"
-    config = {"ops": {"raw__prices_daily": {"config": {"tickers": ["CNY=X", "0302.HK"]}}}}
 
     def load() -> None:
         result = materialize(
             warehouse,
             replay_source(Path(folder), tmp_path),
             selection=[RAW_PRICES, CORE_PRICES],
-            partition_key=None,
-            run_config=config,
+            tickers=["CNY=X", "0302.HK"],
         )
         assert result.success, failure_messages(result)
 

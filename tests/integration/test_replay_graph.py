@@ -169,7 +169,6 @@ def test_anomaly_detection_rerun_is_idempotent(replay_run, tmp_path):
         warehouse,
         replay_source(Path(tmp_path), tmp_path),
         selection=[PRICE_ANOMALIES, FX_DAILY],
-        partition_key=None,
     )
     assert again.success, failure_messages(again)
     assert query(warehouse, sql).equals(before)

@@ -10,7 +10,7 @@ from tests.integration._graph import (
     ALL_ASSET_KEYS,
     ASSETS,
     CHECKS,
-    SAMPLE_PARTITION,
+    SAMPLE_DAY,
     failed_error_checks,
     failure_messages,
     materialized_keys,
@@ -81,7 +81,7 @@ def test_capex_lineage_names_sec_or_yfinance(sample_run):
 
 def test_fundamentals_snapshot_is_for_the_run_partition(sample_run):
     days = query(sample_run.warehouse, "SELECT DISTINCT as_of_date::VARCHAR AS d FROM core.fundamentals_snapshot")
-    assert days["d"].to_list() == [SAMPLE_PARTITION]
+    assert days["d"].to_list() == [SAMPLE_DAY]
 
 
 @pytest.mark.parametrize("table", sorted(GX_SUITES))

@@ -58,14 +58,14 @@ def copy_files(replay_dir: Path, folder: Path, rels: list[str]) -> None:
 
 
 def prices_run(
-    warehouse: Path, folder: Path, tmp: Path, tickers: list[str], **config: object
+    warehouse: Path, folder: Path, tmp: Path, tickers: list[str], full_refresh: bool = False
 ) -> dg.ExecuteInProcessResult:
     return materialize(
         warehouse,
         replay_source(folder, tmp),
         selection=[RAW_PRICES, CORE_PRICES, PRICE_ANOMALIES, FX_DAILY],
-        partition_key=None,
-        run_config={"ops": {"raw__prices_daily": {"config": {"tickers": tickers, **config}}}},
+        tickers=tickers,
+        full_refresh=full_refresh,
     )
 
 
@@ -160,13 +160,7 @@ def test_bad_values_are_rejected_or_flagged_and_one_bad_file_fails_only_itself(r
         warehouse,
         replay_source(folder, tmp_path),
         selection=[RAW_PRICES, CORE_PRICES, RAW_SEC_FACTS],
-        partition_key=None,
-        run_config={
-            "ops": {
-                "raw__prices_daily": {"config": {"tickers": ["0700.HK", "9988.HK", "9888.HK"]}},
-                "raw__sec_facts": {"config": {"tickers": ["AAPL", "NVDA"]}},
-            }
-        },
+        tickers=["0700.HK", "9988.HK", "9888.HK", "AAPL", "NVDA"],
     )
     assert result.success, failure_messages(result)
     core = query(
@@ -205,8 +199,8 @@ def test_bad_values_are_rejected_or_flagged_and_one_bad_file_fails_only_itself(r
         if e.asset_key == RAW_SEC_FACTS and e.check_name == "fetch_failures"
     )
     sec_failures = sec_check.metadata["failures"].value
-    ((key, problem),) = sec_failures.items()
-    assert "CIK0000320193" in key and "CIK0000320193.json.gz" in problem
+    (key,) = [k for k in sec_failures if "CIK0000320193" in k]
+    assert "CIK0000320193.json.gz" in sec_failures[key] and "truncated" in sec_failures[key]
     ciks = query(warehouse, "SELECT DISTINCT cik FROM raw.sec_facts")["cik"].to_list()
     assert ciks == [1045810]
 

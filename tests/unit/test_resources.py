@@ -6,7 +6,6 @@ from assets.sources.adapters import LiveSource, ReplaySource, SampleSource
 from assets.sources.errors import SourceConfigError
 from assets.sources.resource import SourceResource
 from orchestration.definitions import defs
-from orchestration.run import ticker_config_ops
 
 
 def test_unknown_source_is_refused() -> None:
@@ -33,10 +32,38 @@ def test_replay_refuses_a_missing_folder(tmp_path) -> None:
         _ = SourceResource(source="replay", replay_dir=str(tmp_path / "nope")).adapter
 
 
-def test_cli_selects_tickers_on_every_step_that_takes_them() -> None:
-    assert ticker_config_ops(defs.resolve_job_def("all_assets")) == [
-        "core__financials_annual",
-        "raw__fundamentals_info",
-        "raw__prices_daily",
-        "raw__sec_facts",
+def test_one_scope_setting_reaches_every_asset_that_takes_tickers() -> None:
+    """The launchpad has one place for the tickers: the `scope` resource, with a description per field."""
+    from assets.scope import RunScope
+
+    takers = sorted(
+        a.key.to_user_string()
+        for a in defs.resolve_asset_graph().assets_defs
+        if "scope" in getattr(a, "required_resource_keys", set())
+    )
+    assert takers == [
+        "core/capex",
+        "core/financials_annual",
+        "core/fundamentals_snapshot",
+        "core/fx_daily",
+        "dq/price_anomalies",
+        "raw/fundamentals_info",
+        "raw/prices_daily",
+        "raw/sec_facts",
     ]
+    fields = RunScope.model_fields
+    assert set(fields) == {"tickers", "full_refresh", "as_of"}
+    assert all(f.description for f in fields.values())
+
+
+def test_lock_wait_is_a_setting(monkeypatch) -> None:
+    from orchestration.resources import build_resources, lock_wait_seconds
+
+    monkeypatch.delenv("CHINATECH_LOCK_WAIT_SECONDS", raising=False)
+    assert lock_wait_seconds() == 120.0
+    monkeypatch.setenv("CHINATECH_LOCK_WAIT_SECONDS", "7.5")
+    assert build_resources()["warehouse"].lock_wait_seconds == 7.5
+    for bad in ("soon", "-1", "nan", "inf"):
+        monkeypatch.setenv("CHINATECH_LOCK_WAIT_SECONDS", bad)
+        with pytest.raises(ValueError, match="CHINATECH_LOCK_WAIT_SECONDS"):
+            lock_wait_seconds()

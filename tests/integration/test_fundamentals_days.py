@@ -1,4 +1,4 @@
-"""Daily fundamentals snapshots: one partition per day, history kept, re-running a day replaces only that day."""
+"""Daily fundamentals snapshots: one per day (the run's scope.as_of), history kept, a re-run replaces only that day."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from assets.sources.resource import SourceResource
 from tests.integration._graph import (
     RAW_INFO,
-    SAMPLE_PARTITION,
+    SAMPLE_DAY,
     SNAPSHOT,
     failure_messages,
     materialize,
@@ -23,7 +23,7 @@ SNAPSHOT_SQL = "SELECT * FROM core.fundamentals_snapshot WHERE as_of_date = ? OR
 
 
 def _snapshot_day(warehouse, tmp_path, day):
-    result = materialize(warehouse, sample_source(tmp_path), selection=[RAW_INFO, SNAPSHOT], partition_key=day)
+    result = materialize(warehouse, sample_source(tmp_path), selection=[RAW_INFO, SNAPSHOT], as_of=day)
     assert result.success, failure_messages(result)
     assert materialized_keys(result) == {RAW_INFO, SNAPSHOT}
     return result
@@ -39,8 +39,8 @@ def test_snapshot_days_are_kept_and_rerun_replaces_only_that_day(sample_copy, tm
     _snapshot_day(warehouse, tmp_path, D1)
     _snapshot_day(warehouse, tmp_path, D2)
     counts = _counts(warehouse)
-    assert set(counts) == {SAMPLE_PARTITION, D1, D2}  # the sample run's day is kept too
-    assert counts[D1] == counts[D2] == counts[SAMPLE_PARTITION] > 0
+    assert set(counts) == {SAMPLE_DAY, D1, D2}  # the sample run's day is kept too
+    assert counts[D1] == counts[D2] == counts[SAMPLE_DAY] > 0
     # each day's snapshot prices the tickers at that day's close, not today's
     d1_prices = query(warehouse, "SELECT ticker, price FROM core.fundamentals_snapshot WHERE as_of_date = ?", [D1])
     closes = query(warehouse, "SELECT ticker, close FROM core.prices_daily WHERE trade_date = ?", [D1])
@@ -71,12 +71,11 @@ def test_snapshot_days_are_kept_and_rerun_replaces_only_that_day(sample_copy, tm
     assert pl.Series(d1_after["ticker"]).is_unique().all()
 
 
-@pytest.mark.parametrize("day", ["2026-01-05", SAMPLE_PARTITION])
+@pytest.mark.parametrize("day", ["2026-01-05", SAMPLE_DAY])
 def test_live_source_refuses_to_backfill_a_past_day(tmp_path, day):
     source = SourceResource(source="live", sec_user_agent="ct test@example.com", cache_dir=str(tmp_path / "cache"))
-    result = materialize(tmp_path / "warehouse.duckdb", source, selection=[RAW_INFO], partition_key=day)
+    result = materialize(tmp_path / "warehouse.duckdb", source, selection=[RAW_INFO], as_of=day)
     assert not result.success
     message = failure_messages(result)["raw__fundamentals_info"]
-    assert f"partition {day}" in message
-    assert "backfills of past days are refused" in message
-    assert "cannot be fetched again" in message
+    assert f"as_of {day}" in message
+    assert "snapshot of now" in message and "only today" in message
