@@ -174,7 +174,8 @@ REPORT_SPEC = dg.AssetSpec(
         "A self-contained HTML report (opens offline: charts and their JavaScript inline): the HSTECH basket "
         "against the US indexes year to date, the members' YTD ranking, capex by calendar year in USD, the ADR "
         "premium over the Hong Kong line, and the claims scorecard. Written beside the warehouse file in "
-        "reports/<warehouse name>/index.html; the metadata shows the headline chart."
+        "reports/(warehouse file name)/index.html, e.g. data/reports/replay/index.html; the metadata shows the "
+        "headline chart."
     ),
 )
 EVERY_CHART_DRAWN = dg.AssetCheckSpec(

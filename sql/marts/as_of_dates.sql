@@ -7,7 +7,7 @@
 --
 -- Columns:
 --   as_of_date      the date returns are measured to (the last close on or before it)
---   reasons         why it is here: 'latest trading day', 'month end', 'claim <id>'
+--   reasons         why it is here: 'latest trading day', 'month end', 'claim 1' (the claim's id)
 --   has_prices      false when no instrument has a close on or before the date (nothing to measure)
 
 -- name: mart
