@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # orchestration/run.py and ui.py create it with the project's instance config.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query sql snapshot backup restore bench clean
+.PHONY: install demo run test lint ui query sql snapshot backup restore cookbook bench clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,10 @@ backup: install
 ## replace the warehouse with a backup of the same source mode: make restore FILE=data/backups/...
 restore: install
 	@$(BIN)/python -m orchestration.backup --restore
+
+## rerun the README's query cookbook on the replay warehouse and refresh the outputs shown
+cookbook: install
+	CHINATECH_SOURCE=replay $(BIN)/python -m orchestration.cookbook --write
 
 ## speed and memory figures (not tests)
 bench: install
