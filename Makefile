@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # orchestration/run.py and ui.py create it with the project's instance config.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query sql snapshot backup restore bench bench-small clean
+.PHONY: install demo run test lint ui query sql snapshot backup restore cookbook bench bench-small clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,10 @@ backup: install
 ## replace the warehouse with a backup of the same source mode: make restore FILE=data/backups/...
 restore: install
 	@$(BIN)/python -m orchestration.backup --restore
+
+## rerun the README's query cookbook on the replay warehouse and refresh the outputs shown
+cookbook: install
+	CHINATECH_SOURCE=replay $(BIN)/python -m orchestration.cookbook --write
 
 ## Performance: the load against DuckDB's floor and a pandas+SQLite peer at 2,000 tickers (docs/performance.md);
 ## prints a table and writes bench/results.json, asserts nothing. bench-small is the CI-sized run, part of make test.

@@ -41,6 +41,7 @@ from assets.transforms.capex import (
     combine_capex,
     select_capex,
     to_company_tickers,
+    unknown_currencies,
     yoy_jumps,
 )
 from assets.universe import equities, load_universe, sec_filers, select_tickers
@@ -159,6 +160,12 @@ def raw_sec_facts(
             asset=CAPEX,
             description="Warning: every annual report has a standard capex concept or a fallback figure",
         ),
+        dg.AssetCheckSpec(
+            "currency_known",
+            asset=CAPEX,
+            description="Warning: every capex figure is in an ISO 4217 currency; figures in another unit "
+            "(RMB, NTD, a yfinance figure with no reporting currency) are refused and listed, never converted",
+        ),
         *suite_specs(CAPEX, "capex"),
     ],
 )
@@ -171,7 +178,9 @@ def capex(
         facts = con.execute("SELECT * FROM raw.sec_facts").pl()
         financials = con.execute("SELECT * FROM core.financials_annual").pl()
         fx = con.execute("SELECT * FROM core.fx_daily").pl()
-    sec = select_capex(facts, filers, load_capex_concepts(), load_include_intangibles())
+    concepts = load_capex_concepts()
+    sec = select_capex(facts, filers, concepts, load_include_intangibles())
+    refused = unknown_currencies(facts, filers, concepts)
     fallback = capex_from_financials(financials)
     unknown_ccy = fallback.filter(pl.col("currency").is_null())
     fallback = to_company_tickers(fallback.filter(pl.col("currency").is_not_null()), universe, filers)
@@ -179,7 +188,7 @@ def capex(
     combined = add_capex_usd(combine_capex(sec, fallback, curated), fx).with_columns(
         pl.lit(source.adapter.name).alias("source_mode")
     )
-    issues = _issues(facts, combined, filers, universe, unknown_ccy)
+    issues = _issues(facts, combined, filers, universe, unknown_ccy, refused)
     now = datetime.now(UTC)
     outcomes = audit("capex", combined, context=context, asset_key=CAPEX)
     stop_if_blocking(CAPEX, outcomes)
@@ -200,7 +209,8 @@ def capex(
             metadata=frame_metadata(issues, date_col=None, by_kind=dict(issues.group_by("kind").len().rows())),
         )
     )
-    by_kind = {k: issues.filter(pl.col("kind") == k) for k in ("missing_standard_capex", "yoy_jump", "no_capex")}
+    kinds = ("missing_standard_capex", "yoy_jump", "no_capex", "unknown_currency")
+    by_kind = {k: issues.filter(pl.col("kind") == k) for k in kinds}
     return dg.MaterializeResult(
         metadata=frame_metadata(
             combined,
@@ -215,6 +225,7 @@ def capex(
                 _issue_check("companies_with_capex", by_kind["no_capex"]),
                 _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
                 _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
+                _issue_check("currency_known", by_kind["unknown_currency"]),
                 *check_results(CAPEX, outcomes),
             ],
         ),
@@ -241,11 +252,20 @@ def _issue_check(name: str, rows: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 def _issues(
-    facts: pl.DataFrame, combined: pl.DataFrame, filers: pl.DataFrame, universe: pl.DataFrame, unknown_ccy: pl.DataFrame
+    facts: pl.DataFrame,
+    combined: pl.DataFrame,
+    filers: pl.DataFrame,
+    universe: pl.DataFrame,
+    unknown_ccy: pl.DataFrame,
+    refused: pl.DataFrame,
 ) -> pl.DataFrame:
     """Everything the capex layer could not answer, for dq.capex_issues."""
     schema = {"ticker": pl.String, "cik": pl.Int64, "fiscal_year": pl.Int64, "kind": pl.String, "detail": pl.String}
-    gaps = capex_gaps(facts, combined, filers).select(
+    # a year refused for its currency is not also "no standard concept": it had one
+    gaps = capex_gaps(facts, combined, filers).join(
+        refused.select("cik", "fiscal_year"), on=["cik", "fiscal_year"], how="anti"
+    )
+    gaps = gaps.select(
         "ticker",
         "cik",
         "fiscal_year",
@@ -278,4 +298,16 @@ def _issues(
         pl.lit("unknown_currency").alias("kind"),
         pl.lit("yfinance capex with no known reporting currency: not used").alias("detail"),
     )
-    return pl.concat([f.cast(schema) for f in (gaps, jumps, none, no_ccy)]).sort("ticker", "kind", "fiscal_year")
+    bad_unit = refused.select(
+        "ticker",
+        "cik",
+        "fiscal_year",
+        pl.lit("unknown_currency").alias("kind"),
+        pl.format(
+            "SEC capex facts in unit '{}' ({} facts), not an ISO 4217 currency code: refused, not converted",
+            "unit",
+            "facts",
+        ).alias("detail"),
+    )
+    frames = (gaps, jumps, none, no_ccy, bad_unit)
+    return pl.concat([f.cast(schema) for f in frames]).sort("ticker", "kind", "fiscal_year", nulls_last=True)

@@ -55,6 +55,20 @@ PUBLISH_AFTER = [
         ["core", "financials_annual"],
         ["raw", "sec_facts"],
         ["core", "capex"],
+        # marts (assets/marts.py, assets/report.py)
+        ["marts", "instruments"],
+        ["marts", "group_members"],
+        ["marts", "as_of_dates"],
+        ["marts", "returns_daily"],
+        ["marts", "hstech_basket"],
+        ["marts", "hstech_basket_weights"],
+        ["marts", "performance"],
+        ["marts", "weekly_streaks"],
+        ["marts", "adr_hk_premium"],
+        ["marts", "capex_trend"],
+        ["marts", "valuation"],
+        ["marts", "claims_scorecard"],
+        ["marts", "rally_report"],
     )
 ]
 # Tables with this DATE column are written per year of it (the big, date-keyed tables).

@@ -32,6 +32,16 @@ class RunScope(dg.ConfigurableResource):
         "source's last day for sample data. Live data cannot be fetched for a past day.",
     )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Refuse tickers not in the universe at run start, before any step runs or retries
+        (typed into the launchpad, or a string with SQL in it: it is only ever compared, never run)."""
+        from assets.universe import UniverseError, load_universe, select_tickers
+
+        try:
+            select_tickers(load_universe(), self.tickers)
+        except UniverseError as exc:
+            raise dg.Failure(description=f"{exc}; nothing was run or written", allow_retries=False) from exc
+
     def snapshot_day(self, adapter: Source) -> date:
         """The fundamentals snapshot day of this run; a past day with the live source is refused."""
         today = datetime.now(UTC).date()

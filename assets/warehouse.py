@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -94,8 +95,15 @@ def new_load_id(asset: str) -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{asset}-{uuid.uuid4().hex[:8]}"
 
 
-class WarehouseLockedError(RuntimeError):
-    """Another process held the DuckDB file for longer than the wait allows."""
+class WarehouseLockedError(dg.Failure):
+    """Another process held the DuckDB file for longer than the wait allows.
+
+    A Dagster failure that is not retried: the wait is the retry, and its bound is the setting
+    (a step retry policy on top would silently multiply it).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message, allow_retries=False)
 
 
 def duckdb_config() -> dict[str, str]:
@@ -152,6 +160,33 @@ def connect_waiting(
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+class WarehouseNotWritableError(dg.Failure):
+    """The warehouse file, or the folder DuckDB writes its .wal in, is read-only for this process
+    (not retried: permissions do not change by waiting)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(description=message, allow_retries=False)
+
+
+def not_writable_reason(file: Path) -> str | None:
+    """Why this process cannot write ``file`` with DuckDB, or None when it can.
+
+    DuckDB opens the file for writing and creates ``<file>.wal`` beside it on the first
+    commit, so both the file and its folder must be writable (the nearest existing folder when
+    the file is new). Checked before anything is fetched, so the failure is one clear message
+    rather than a "Permission denied" from the first commit.
+    """
+    if file.exists() and not os.access(file, os.W_OK):
+        return f"the file is read-only (mode {file.stat().st_mode & 0o777:o})"
+    folder = file.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        mode = folder.stat().st_mode & 0o777
+        return f"its folder {folder} is read-only (mode {mode:o}; DuckDB writes {file.name}.wal there)"
+    return None
 
 
 class WarehouseModeError(RuntimeError):
@@ -224,8 +259,18 @@ class WarehouseResource(dg.ConfigurableResource):
         return default_warehouse(self.mode, self.data_dir)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Refuse at run start, before any step fetches or writes, when the file holds another mode."""
+        """Refuse at run start, before any step fetches or writes: another mode's file, or one this
+        process cannot write."""
         self.check_mode()
+        self.check_writable()
+
+    def check_writable(self) -> None:
+        reason = not_writable_reason(self.file)
+        if reason:
+            raise WarehouseNotWritableError(
+                f"warehouse {self.file} cannot be written by this process (uid {os.getuid()}): {reason}. "
+                "Nothing was written. Make it writable, or point CHINATECH_WAREHOUSE at a writable file."
+            )
 
     def check_mode(self) -> None:
         if self.mode not in MODES:
@@ -247,6 +292,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.file.exists():
             raise FileNotFoundError(f"warehouse {self.file} does not exist yet: run `make demo`")
+        if not read_only:
+            self.check_writable()
         self.file.parent.mkdir(parents=True, exist_ok=True)
         con = connect_waiting(
             self.location, read_only=read_only, wait_seconds=self.lock_wait_seconds, lake_data=self.lake_data
@@ -400,6 +447,23 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO meta.schema_version VALUES (?, ?)", [version, datetime.now(UTC)])
 
 
+# Tests only (the SIGKILL case of the fault matrix): "<table>:<seconds>" holds the transaction
+# open that long right after it wrote <table>, so a test can kill the process mid-write.
+PAUSE_AFTER_WRITE = "CHINATECH_TEST_PAUSE_AFTER_WRITE"
+
+
+def _pause_for_tests(table: str, rows: int) -> None:
+    target, _, seconds = os.environ.get(PAUSE_AFTER_WRITE, "").rpartition(":")
+    if target == table:
+        print(
+            f"{PAUSE_AFTER_WRITE}: process {os.getpid()} wrote {rows} rows to {table}, not committed; "
+            f"pausing {seconds}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(float(seconds))
+
+
 class ConstraintViolation(duckdb.ConstraintException):
     """A staged frame breaks a key or CHECK of sql/schema on a DuckLake (which enforces neither)."""
 
@@ -527,6 +591,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
             con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
     finally:
         _unregister(con, "_upsert_frame", frame)
+    _pause_for_tests(table, frame.height)
     return frame.height
 
 
@@ -549,6 +614,7 @@ def replace_rows(
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
         _unregister(con, "_replace_frame", frame)
+    _pause_for_tests(table, frame.height)
     return frame.height
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import capex, fundamentals, fx, prices, publish, records
+from assets import capex, fundamentals, fx, marts, prices, publish, records, report
 from orchestration.jobs import JOBS
 from orchestration.resources import build_resources
 from orchestration.schedules import SCHEDULES
 
 # publish last: its reader_snapshot asset depends on every other asset (assets/publish.py PUBLISH_AFTER)
-ASSET_MODULES = [prices, fx, fundamentals, capex, publish]
+ASSET_MODULES = [prices, fx, fundamentals, capex, marts, report, publish]
 
 
 defs = dg.Definitions(

@@ -1,7 +1,9 @@
 """Command line: materialize every asset (``make demo`` / ``make run``) into the warehouse.
 
 Runs the ``all_assets`` job in process on the Dagster instance in $DAGSTER_HOME (so the runs
-show in ``make ui``), with today's snapshot partition, and prints where the data went.
+show in ``make ui``) and prints where the data went. Tickers not in the universe are refused
+before anything runs; runs of earlier CLI processes that were killed are marked failed and
+their pool slots freed (``orchestration/runs.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import os
 import shutil
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,12 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
+    from assets.universe import UniverseError, load_universe, select_tickers
+
+    try:
+        select_tickers(load_universe(), tickers)
+    except UniverseError as exc:
+        print(f"refused, nothing run or written: {exc}", file=sys.stderr)
+        return 2
+
     dagster_home()
     import dagster as dg
 
     from orchestration.definitions import defs
     from orchestration.resources import warehouse_file
+    from orchestration.runs import PoolWatch, process_tags, release_dead_runs
 
+    instance = dg.DagsterInstance.get()
+    for line in release_dead_runs(instance):
+        print(line)
     source = os.environ.get("CHINATECH_SOURCE", "live")
     warehouse = warehouse_file(source)
     if args.rebuild and warehouse.exists():
@@ -96,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
             wal.rename(aside.with_name(aside.name + ".wal"))
         print(f"rebuild: moved {warehouse} aside to {aside}")
 
-    tickers = [t.strip() for t in args.tickers.split(",") if t.strip()]
     job = defs.resolve_job_def("all_assets")
     scope = {"tickers": tickers, "full_refresh": args.full_refresh, "as_of": args.date or ""}
     run_config = {
@@ -104,12 +119,32 @@ def main(argv: list[str] | None = None) -> int:
         "loggers": {"console": {"config": {"log_level": os.environ.get("CHINATECH_LOG_LEVEL", "INFO")}}},
     }
     started = datetime.now(UTC)
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        run_config=run_config,
-        raise_on_error=False,
-        tags={"chinatech/warehouse": str(warehouse), "chinatech/tickers": ",".join(tickers) or "all"},
+    run_id = str(uuid.uuid4())
+
+    def give_up(why: str) -> None:
+        # only called while this run's next step waits for its slot: no step (no DuckDB connection) is open
+        print(f"FAILED: {why}", file=sys.stderr, flush=True)
+        run = instance.get_run_by_id(run_id)
+        if run is not None:
+            instance.report_run_failed(run, message=why)
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        os._exit(1)
+
+    watch = PoolWatch(
+        instance, run_id, float(os.environ.get("CHINATECH_POOL_WAIT_SECONDS", "600")), lambda m: print(m), give_up
     )
+    with watch:
+        result = job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            run_config=run_config,
+            raise_on_error=False,
+            tags={
+                "chinatech/warehouse": str(warehouse),
+                "chinatech/tickers": ",".join(tickers) or "all",
+                **process_tags(),
+            },
+        )
     seconds = (datetime.now(UTC) - started).total_seconds()
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
     for e in failed:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -104,12 +106,28 @@ def header(path: Path) -> str:
 
 
 def read_text(path: Path) -> str:
+    """The file's text, gunzipped when .gz; a UTF-8 byte-order mark is not part of the text."""
     data = path.read_bytes()
-    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8-sig")
+
+
+@contextmanager
+def _reading(ticker: str, name: str) -> Iterator[None]:
+    """Whatever goes wrong reading one file fails that ticker with a message naming the file."""
+    try:
+        yield
+    except SourceError as exc:
+        if name in exc.problem:
+            raise
+        raise SourceError(ticker, f"{name}: {exc.problem}") from exc
+    except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        problem = f"{name}: unreadable (truncated, not gzip or not CSV): {type(exc).__name__}: {exc}"
+        raise SourceError(ticker, problem) from exc
 
 
 class ReplayPrices:
-    """Reads the recorded files; a ticker without any file is a reported failure, not fatal."""
+    """Reads the recorded files; a ticker without any file, or whose files hold no rows, is a
+    reported failure, not fatal (like Yahoo's empty answer for one ticker in live mode)."""
 
     name = "replay"
 
@@ -146,8 +164,6 @@ class ReplayPrices:
                 parts.extend(self._read_ticker(ticker, hist, down, tz))
             except SourceError as exc:
                 failures[ticker] = exc.problem
-            except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-                failures[ticker] = f"unreadable file: {exc}"
         bulk, fallback = self._read_bulk(single, starts)
         parts.extend(bulk)
         for ticker, path, tz in fallback:  # whatever the bulk read could not take: one by one, errors named
@@ -155,8 +171,6 @@ class ReplayPrices:
                 parts.extend(self._read_ticker(ticker, [path], [], tz))
             except SourceError as exc:
                 failures[ticker] = exc.problem
-            except (pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-                failures[ticker] = f"unreadable file: {exc}"
         frame = pl.concat(parts, how="vertical")
         return PriceFetch(clip_to_starts(frame, starts), failures)
 
@@ -184,51 +198,66 @@ class ReplayPrices:
             ticker_by_path = {str(path): ticker for ticker, path, _ in items}
             try:
                 if all(starts.get(t) is not None for t, _, _ in items):
-                    frame = self._recent_rows(items, starts)
+                    frame, empty = self._recent_rows(items, starts)
                 else:
                     frame = pl.read_csv(
                         [path for _, path, _ in items], infer_schema=False, include_file_paths="_path"
                     ).with_columns(pl.col("_path").replace_strict(ticker_by_path).alias("ticker"))
                     frame = frame.drop("_path")
+                    empty = set(ticker_by_path.values()) - set(frame["ticker"].unique().to_list())
+                if empty:  # a file with a header and no rows: the per-file path reports it
+                    fallback.extend(item for item in items if item[0] in empty)
+                    frame = frame.filter(~pl.col("ticker").is_in(sorted(empty)))
                 # rows before a ticker's load window are never needed: drop them before parsing
                 out.append(normalize_history_many(frame, self.name, tz=tz, starts=starts))
             except (SourceError, pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError):
                 fallback.extend(items)
         return out, fallback
 
-    def _recent_rows(self, items: list[tuple[str, Path, str | None]], starts: dict[str, date | None]) -> pl.DataFrame:
-        """Incremental loads: only the lines from a day before each ticker's window, as text with a ticker column."""
+    def _recent_rows(
+        self, items: list[tuple[str, Path, str | None]], starts: dict[str, date | None]
+    ) -> tuple[pl.DataFrame, set[str]]:
+        """Incremental loads: only the lines from a day before each ticker's window, as text with a
+        ticker column; and the tickers whose file has no rows at all."""
 
-        def one(item: tuple[str, Path, str | None]) -> tuple[bytes, list[bytes]]:
+        def one(item: tuple[str, Path, str | None]) -> tuple[bytes, list[bytes], bool]:
             ticker, path, _ = item
             since = starts[ticker] - timedelta(days=1)  # type: ignore[operator]
-            head, lines = recent_lines(
-                gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes(), since
-            )
+            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            head, lines = recent_lines(data, since)
+            newline = data.find(b"\n")
+            has_rows = newline >= 0 and bool(data[newline + 1 :].strip())
             prefix = ticker.encode() + b","
-            return head, [prefix + line for line in lines]
+            return head, [prefix + line for line in lines], has_rows
 
         with ThreadPoolExecutor(max_workers=2) as pool:  # zlib releases the GIL
             parts = list(pool.map(one, items))
-        heads = {head for head, _ in parts}
+        heads = {head for head, _, _ in parts}
         if len(heads) != 1:
             raise SourceError("(bulk)", "files of one group disagree on their header")
-        blob = b"ticker," + heads.pop() + b"\n" + b"\n".join(line for _, lines in parts for line in lines)
-        return pl.read_csv(blob, infer_schema=False)
+        empty = {item[0] for item, (_, _, has_rows) in zip(items, parts, strict=True) if not has_rows}
+        blob = b"ticker," + heads.pop() + b"\n" + b"\n".join(line for _, lines, _ in parts for line in lines)
+        return pl.read_csv(blob, infer_schema=False), empty
 
     def _read_ticker(self, ticker: str, hist: list[Path], down: list[Path], tz: str | None) -> list[pl.DataFrame]:
         """All rows of one ticker, whole history, in file order."""
         hist_parts: list[pl.DataFrame] = []
         folded = False  # a history file with dividends folded into Close (no Adj Close)
         for path in hist:
-            frame = pl.read_csv(path, infer_schema=False)
             name = path.relative_to(self.replay_dir).as_posix()
-            hist_parts.append(normalize_history(ticker, frame, self.name, tz=tz, name=name))
+            with _reading(ticker, name):
+                frame = pl.read_csv(path, infer_schema=False)
+                hist_parts.append(normalize_history(ticker, frame, self.name, tz=tz, name=name))
             folded = folded or "Adj Close" not in frame.columns
         down_parts: list[pl.DataFrame] = []
         for path in down:
             name = path.relative_to(self.replay_dir).as_posix()
-            long = read_download_csv(read_text(path), name=f"{ticker} ({name})")
-            rows = normalize_download(long, self.name, name=name)
+            with _reading(ticker, name):
+                long = read_download_csv(read_text(path), name=name)
+                rows = normalize_download(long, self.name, name=name)
             down_parts.append(to_split_dividend_adjusted(rows) if folded else rows)
+        if not any(part.height for part in hist_parts + down_parts):
+            # a header and nothing else: what a recorder writes when Yahoo answered an empty frame
+            names = ", ".join(p.relative_to(self.replay_dir).as_posix() for p in hist + down)
+            raise SourceError(ticker, f"{names}: no rows (an empty frame was recorded)")
         return hist_parts + down_parts

@@ -9,9 +9,12 @@ Pure Polars: no I/O, no Dagster. Decisions, each pinned by a unit test:
 * Annual = 350..380 days, quarterly = 80..100 days; 6- and 9-month year-to-date facts are
   ignored. A period exists only when a form of its own kind tagged it; a 6-K/8-K/10-Q (annual)
   or 10-K/8-K (quarterly) fact with the same start and end is a later filing of that period.
-* Reporting currency per company = the ISO currency unit carrying most of its facts (ties go
+* Reporting currency per company = the unit carrying most of its capex-concept facts (ties go
   to the non-USD unit): 20-F filers tag CNY for every year and a USD convenience translation
-  for the latest year only, so the translation never wins and is dropped.
+  for the latest year only, so the translation never wins and is dropped. The concepts are
+  monetary, so every unit there is meant as a currency; one that is not an ISO 4217 code
+  (RMB, NTD, "cny") is refused, the filer's SEC capex left out and listed
+  (``unknown_currencies``): never guessed, never replaced by the USD translation.
 * Filing versions: per period, filings are ordered by (filed, accn); a filing that repeats the
   value of the one before it collapses onto it, so each row is the first filing of a distinct
   value. ``is_first_reported`` marks the first row, ``is_latest`` the row whose value the latest
@@ -27,6 +30,8 @@ Pure Polars: no I/O, no Dagster. Decisions, each pinned by a unit test:
 from __future__ import annotations
 
 import polars as pl
+
+from assets.currencies import ISO_4217
 
 ANNUAL_FORMS = ("10-K", "20-F", "40-F")
 QUARTERLY_FORMS = ("10-Q", "6-K")
@@ -58,6 +63,14 @@ GAPS_SCHEMA: dict[str, pl.DataType] = {
     "fiscal_year": pl.Int64(),
     "duration": pl.String(),
     "reason": pl.String(),
+}
+
+UNKNOWN_CURRENCY_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "cik": pl.Int64(),
+    "fiscal_year": pl.Int64(),
+    "unit": pl.String(),
+    "facts": pl.Int64(),
 }
 
 JUMPS_SCHEMA: dict[str, pl.DataType] = {
@@ -93,14 +106,17 @@ def _empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)
 
 
-def reporting_currency(facts: pl.DataFrame) -> pl.DataFrame:
-    """(cik, currency): the ISO currency unit with most facts per company, ties to non-USD.
+def reporting_currency(facts: pl.DataFrame, concepts: pl.DataFrame) -> pl.DataFrame:
+    """(cik, currency): the unit with most facts of the capex ``concepts`` per company, ties to non-USD.
 
     A 20-F filer's USD convenience translation covers only the latest year of each filing
     while the reporting currency covers every year shown, so it can never outnumber it.
+    Every unit counts, ISO code or not: a filer tagging its figures "RMB" must not end up
+    reporting in USD because its translation is the only ISO-looking unit. Callers check
+    the result against ISO 4217.
     """
     return (
-        facts.filter(pl.col("unit").str.contains(r"^[A-Z]{3}$"))
+        facts.join(concepts.select("taxonomy", "concept").unique(), on=["taxonomy", "concept"], how="semi")
         .group_by("cik", "unit")
         .agg(pl.len().alias("n"))
         .with_columns((pl.col("unit") == "USD").alias("_usd"))
@@ -178,7 +194,7 @@ def select_capex(
         .join(concepts, on=["taxonomy", "concept"], how="inner")
         .with_columns(_duration_kind().alias("duration"))
         .filter(pl.col("duration").is_not_null())
-        .join(reporting_currency(facts), on="cik", how="inner")
+        .join(reporting_currency(facts, concepts).filter(_is_iso()), on="cik", how="inner")
         .filter(pl.col("unit") == pl.col("currency"))
         .join(filers, on="cik", how="inner")
         .with_columns(
@@ -271,6 +287,42 @@ def select_capex(
         .sort("ticker", "duration", "period_end", "filed", "accn")
     )
     return out
+
+
+def _is_iso() -> pl.Expr:
+    return pl.col("currency").is_in(sorted(ISO_4217))
+
+
+def unknown_currencies(facts: pl.DataFrame, filers: pl.DataFrame, concepts: pl.DataFrame) -> pl.DataFrame:
+    """Filers whose capex facts are in a unit that is not an ISO 4217 code: what select_capex refused.
+
+    One row per fiscal year with annual capex facts in that unit (one row with no year when
+    there are none), with the unit as written and how many facts, so the filer and the years
+    are named in dq.capex_issues instead of silently missing.
+    """
+    filers = filers.select(pl.col("cik").cast(pl.Int64), pl.col("ticker").cast(pl.String))
+    refused = reporting_currency(facts, concepts).filter(~_is_iso()).rename({"currency": "unit"})
+    if refused.is_empty():
+        return _empty(UNKNOWN_CURRENCY_SCHEMA)
+    rows = (
+        facts.join(concepts.select("taxonomy", "concept").unique(), on=["taxonomy", "concept"], how="semi")
+        .join(refused, on=["cik", "unit"], how="inner")
+        .join(filers, on="cik", how="inner")
+        .with_columns(
+            pl.when(pl.col("period_start").is_not_null() & (_duration_kind() == "annual"))
+            .then(fiscal_year_of(pl.col("period_end")))
+            .alias("fiscal_year")
+        )
+    )
+    # per fiscal year of the annual facts; a filer with none gets one row for all its facts
+    dated = pl.col("fiscal_year").is_not_null().any().over("cik")
+    return (
+        rows.filter(pl.col("fiscal_year").is_not_null() | ~dated)
+        .group_by("ticker", "cik", "unit", "fiscal_year")
+        .agg(pl.len().alias("facts"))
+        .select([pl.col(c).cast(t) for c, t in UNKNOWN_CURRENCY_SCHEMA.items()])
+        .sort("ticker", "fiscal_year", nulls_last=True)
+    )
 
 
 def capex_gaps(facts: pl.DataFrame, selected: pl.DataFrame, filers: pl.DataFrame) -> pl.DataFrame:

@@ -300,8 +300,9 @@ def read_download_csv(text: str | bytes, name: str = "download") -> pl.DataFrame
 
     Row 1 names the field (Price,Adj Close,Close,...), row 2 the ticker of each column, row 3
     is ``Date,,,``. Returns long form (ticker, field, Date, value) for any number of tickers.
+    A UTF-8 byte-order mark (Excel's "CSV UTF-8") and CRLF line ends are read as the same file.
     """
-    raw = text.decode() if isinstance(text, bytes) else text
+    raw = (text.decode("utf-8-sig") if isinstance(text, bytes) else text).removeprefix("\ufeff")
     lines = raw.splitlines()
     if len(lines) < 3 or not lines[0].startswith("Price") or not lines[1].startswith("Ticker"):
         raise SourceError(name, "not a yfinance.download() CSV (expected Price/Ticker/Date header rows)")

@@ -10,6 +10,21 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from assets.marts import (
+    ADR_PREMIUM,
+    AS_OF_DATES,
+    BASKET_WEIGHTS,
+    CAPEX_TREND,
+    GROUP_MEMBERS,
+    HSTECH_BASKET,
+    INSTRUMENTS,
+    PERFORMANCE,
+    RETURNS_DAILY,
+    SCORECARD,
+    VALUATION,
+    WEEKLY_STREAKS,
+)
+from assets.report import REPORT
 from assets.scope import RunScope
 from assets.sources.resource import SourceResource
 from assets.warehouse import WarehouseResource
@@ -34,7 +49,24 @@ REJECTED_PRICES = dg.AssetKey(["dq", "rejected_prices"])
 CAPEX_ISSUES = dg.AssetKey(["dq", "capex_issues"])
 READER_SNAPSHOT = dg.AssetKey(["publish", "reader_snapshot"])
 
+MART_KEYS = {
+    INSTRUMENTS,
+    GROUP_MEMBERS,
+    AS_OF_DATES,
+    RETURNS_DAILY,
+    HSTECH_BASKET,
+    BASKET_WEIGHTS,
+    PERFORMANCE,
+    WEEKLY_STREAKS,
+    CAPEX_TREND,
+    VALUATION,
+    ADR_PREMIUM,
+    SCORECARD,
+    REPORT,
+}
+
 ALL_ASSET_KEYS = {
+    *MART_KEYS,
     RAW_PRICES,
     CORE_PRICES,
     PRICE_ANOMALIES,

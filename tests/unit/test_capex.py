@@ -25,6 +25,7 @@ from assets.transforms.capex import (
     combine_capex,
     reporting_currency,
     select_capex,
+    unknown_currencies,
     yoy_jumps,
 )
 from assets.universe import load_universe, sec_filers
@@ -208,7 +209,7 @@ def test_bilibili_cny(real: tuple[pl.DataFrame, pl.DataFrame]) -> None:
 
 
 def test_reporting_currency_rule(real: tuple[pl.DataFrame, pl.DataFrame]) -> None:
-    cur = dict(reporting_currency(real[0]).iter_rows())
+    cur = dict(reporting_currency(real[0], load_capex_concepts()).iter_rows())
     assert cur == {
         APPLE: "USD",
         ALPHABET: "USD",
@@ -224,7 +225,7 @@ def test_reporting_currency_rule(real: tuple[pl.DataFrame, pl.DataFrame]) -> Non
             (1, PPE, "CNY", "2020-01-01", "2020-12-31", 7, "a", "20-F", "2021-03-01"),
         ]
     )
-    assert dict(reporting_currency(tie).iter_rows()) == {1: "CNY"}
+    assert dict(reporting_currency(tie, load_capex_concepts()).iter_rows()) == {1: "CNY"}
 
 
 def test_ifrs_filer(real: tuple[pl.DataFrame, pl.DataFrame]) -> None:
@@ -339,6 +340,30 @@ def test_usd_translation_never_a_second_fact(synthetic: tuple[pl.DataFrame, pl.D
     assert not {204_000_000, 203_000_000, 210_000_000, 138_000_000, 157_000_000} & set(capex["capex"].to_list())
     fy2021 = _latest_annual(capex, "BIDU").filter(pl.col("fiscal_year") == 2021)
     assert fy2021["capex"].to_list() == [1_300_000_000] and fy2021["currency"][0] == "CNY"
+
+
+@pytest.mark.parametrize("unit", ["RMB", "cny", "CNY_thousands"])
+def test_capex_in_a_unit_that_is_no_iso_code_is_refused_not_taken_from_the_usd_translation(unit: str) -> None:
+    """A 20-F filer tagging its figures in a non-ISO unit: neither stored as a currency nor swapped
+    for its USD convenience translation (the only ISO unit left); the filer and years are listed."""
+    facts = _facts(
+        [
+            (1, PPE, unit, "2019-01-01", "2019-12-31", 70, "a19", "20-F", "2020-03-01"),
+            (1, PPE, unit, "2020-01-01", "2020-12-31", 80, "a20", "20-F", "2021-03-01"),
+            (1, PPE, unit, "2019-01-01", "2019-12-31", 70, "a20", "20-F", "2021-03-01"),
+            (1, PPE, "USD", "2020-01-01", "2020-12-31", 11, "a20", "20-F", "2021-03-01"),
+            (2, PPE, "TWD", "2020-01-01", "2020-12-31", 30, "b20", "20-F", "2021-03-01"),
+        ]
+    )
+    capex = select_capex(facts, FILERS, load_capex_concepts())
+    refused = unknown_currencies(facts, FILERS, load_capex_concepts())
+
+    # TWD is a currency: kept in TWD (usd_converted then says it has no FX rate); ONE is refused
+    assert capex.select("ticker", "capex", "currency").rows() == [("TWO", 30.0, "TWD")]
+    assert refused.select("ticker", "fiscal_year", "unit", "facts").rows() == [
+        ("ONE", 2019, unit, 2),
+        ("ONE", 2020, unit, 1),
+    ]
 
 
 def test_quarters_and_ytd(synthetic: tuple[pl.DataFrame, pl.DataFrame]) -> None:

@@ -30,6 +30,7 @@ from assets.sources.replay import ReplayPrices
 from assets.sources.sec import parse_companyfacts, read_replay_companyfacts
 from assets.transforms.prices import build_core
 from assets.universe import load_universe
+from tests.unit.gx_mart_cases import MART_CASES
 
 TODAY = date(2026, 8, 21)
 Frames = dict[str, pl.DataFrame]
@@ -268,6 +269,7 @@ CASES: dict[str, tuple[str, Callable[[Path, pl.DataFrame], tuple[Frames, Frames,
     "filings_recent": ("raw_sec_facts", stale_filings),
     "usd_converted": ("capex", capex_without_fx),
 }
+CASES.update(MART_CASES)  # the marts' expectations (tests/unit/gx_mart_cases.py)
 
 
 def test_every_expectation_has_a_failing_case() -> None:

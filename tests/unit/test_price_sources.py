@@ -102,6 +102,9 @@ def test_replay_missing_and_unreadable_files_are_failures_not_errors(replay_tmp:
     assert "no recorded price file" in got.failures["NONE"]
     assert "unreadable" in got.failures["BAD"]
     assert "Price/Ticker/Date" in got.failures["BAD2"]
+    # each names its file
+    assert "yfinance-history/GroupA/BAD.csv.gz" in got.failures["BAD"]
+    assert "yfinance-download/BAD2.csv" in got.failures["BAD2"]
     assert "Date" in got.failures["NODATE"]
     assert set(got.frame["ticker"]) == {"AAA"}
     assert got.frame.height == 3
@@ -114,6 +117,31 @@ def test_replay_truncated_download_gzip_is_a_failure(replay_tmp: Path) -> None:
     got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "CUT"), {})
 
     assert list(got.failures) == ["CUT"]
+    assert set(got.frame["ticker"]) == {"AAA"}
+
+
+def test_replay_bom_and_crlf_files_read_like_plain_ones(replay_tmp: Path) -> None:
+    """Excel's "CSV UTF-8" (a byte-order mark) and Windows line ends, in both shapes, plain and gzipped."""
+    clean = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), {})
+    files = [*replay_tmp.glob("yfinance-*/**/AAA.csv*"), *replay_tmp.glob("yfinance-*/**/BBB.csv*")]
+    for path in [*files, replay_tmp / "yfinance-download" / "CCC.csv"]:
+        text = read_text(path).replace("\n", "\r\n").encode()
+        path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + text) if path.suffix == ".gz" else b"\xef\xbb\xbf" + text)
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "BBB", "CCC"), {})
+
+    assert got.failures == {}
+    assert got.frame.equals(clean.frame)
+
+
+def test_replay_file_with_a_header_and_no_rows_is_a_named_failure(replay_tmp: Path) -> None:
+    """An empty frame recorded for one ticker fails that ticker, named, like Yahoo's empty answer live."""
+    (replay_tmp / "yfinance-history" / "GroupA" / "EMPTY.csv").write_text(HISTORY_HEADER + "\n")
+
+    got = ReplayPrices(replay_tmp).fetch_prices(tickers_frame("AAA", "EMPTY"), {})
+
+    assert list(got.failures) == ["EMPTY"]
+    assert "EMPTY.csv" in got.failures["EMPTY"] and "no rows" in got.failures["EMPTY"]
     assert set(got.frame["ticker"]) == {"AAA"}
 
 
