@@ -342,7 +342,9 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=None)
     parser.add_argument("--out", default=str(BENCH_DIR / "results.json"))
     parser.add_argument("--work", default=None, help="folder for data and warehouses (default bench/<scale>)")
-    parser.add_argument("--skip", default="", help="comma-separated figures to skip (peer, ducklake, no_checks)")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated figures to skip (peer, ducklake, no_checks); --small skips ducklake"
+    )
     parser.add_argument("--step", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--target", default=None, help=argparse.SUPPRESS)
@@ -369,6 +371,8 @@ def main() -> None:
     tickers = args.tickers or (60 if args.small else 2000)
     years = args.years or (4 if args.small else 25)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.small and not args.skip:
+        skip = {"ducklake"}  # the smoke test stays under two minutes; tests/integration/test_ducklake.py covers it
     work = Path(args.work) if args.work else BENCH_DIR / f"{tickers}x{years}"
     data = work / "data"
     generate(data, tickers, years)
