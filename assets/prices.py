@@ -76,12 +76,9 @@ PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 BATCH_TICKERS = 100
 
 
-# A batch's rows: the range lets DuckDB skip row groups by their min/max (rows are written batch by
-# batch, so a batch's tickers sit together); list_contains then picks the exact tickers.
-IN_BATCH = "ticker BETWEEN ? AND ? AND list_contains(?, ticker)"
-
-
 def in_batch(tickers: list[str]) -> list[object]:
+    """Parameters of `ticker BETWEEN ? AND ? AND list_contains(?, ticker)`: the range lets DuckDB skip
+    row groups by their min/max (rows are written batch by batch, so a batch's tickers sit together)."""
     return [min(tickers, default=""), max(tickers, default=""), tickers]
 
 
@@ -305,12 +302,12 @@ def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: lis
     con.register("_firsts", firsts.to_arrow())
     try:
         recent = con.execute(
-            f"""
+            """
             WITH prev AS (
                 SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
                 WHERE c.trade_date < f.first AND c.ticker BETWEEN $1 AND $2 GROUP BY c.ticker
             )
-            SELECT {", ".join("c." + c for c in RETURN_COLUMNS)}
+            SELECT c.ticker, c.trade_date, c.adj_close, c.dividend, c.split_ratio
             FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
             WHERE c.trade_date >= coalesce(prev.d, f.first) AND c.ticker BETWEEN $1 AND $2
             """,
@@ -322,7 +319,9 @@ def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: lis
     if not movers:
         return returns_profile(pl.DataFrame(schema=staged.schema), staged.head(0))
     history = con.execute(
-        f"SELECT {', '.join(RETURN_COLUMNS)} FROM core.prices_daily WHERE list_contains(?, ticker)", [movers]
+        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+        " WHERE list_contains(?, ticker)",
+        [movers],
     ).pl()
     mine = staged.filter(pl.col("ticker").is_in(movers))
     after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), mine])
@@ -392,7 +391,9 @@ def prices_daily(
             # stage, one batch of tickers at a time (every rule here is per ticker)
             for batch in ticker_batches(loaded):
                 raw = con.execute(
-                    f"SELECT * FROM raw.prices_daily WHERE load_id = ? AND {IN_BATCH}", [load_id, *in_batch(batch)]
+                    "SELECT * FROM raw.prices_daily"
+                    " WHERE load_id = ? AND ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
+                    [load_id, *in_batch(batch)],
                 ).pl()
                 core, rejected, flagged = build_core(raw, universe)
                 core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
@@ -538,7 +539,10 @@ def price_anomalies(
         checked = sorted(set(loaded) | set(absent))
         found_parts, count_parts = [], []
         for batch in ticker_batches(checked):  # every rule is per ticker: batches bound the memory
-            prices = con.execute(f"SELECT * FROM core.prices_daily WHERE {IN_BATCH}", in_batch(batch)).pl()
+            prices = con.execute(
+                "SELECT * FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
+                in_batch(batch),
+            ).pl()
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
             count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
             del prices

@@ -997,6 +997,15 @@ SQL_BUILDERS = {
     ("assets/warehouse.py", "table_summary"),
     ("assets/warehouse.py", "change_counts"),
     ("assets/warehouse.py", "query"),
+    # perf: DuckLake attach (extension and catalog paths), constraint-free DDL and the key/CHECK
+    # checks from sql/schema, staged Parquet file paths; never a ticker
+    ("assets/warehouse.py", "_open"),
+    ("assets/warehouse.py", "_reference"),
+    ("assets/warehouse.py", "_enforce"),
+    ("assets/warehouse.py", "_register"),
+    ("assets/warehouse.py", "_unregister"),
+    ("assets/warehouse.py", "upsert"),
+    ("assets/prices.py", "rows_removed"),
     ("assets/quality/record.py", "replace_anomalies"),
     ("assets/backup.py", "backup_warehouse"),
     ("assets/publish.py", "_fingerprints"),
