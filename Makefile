@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # orchestration/run.py and ui.py create it with the project's instance config.
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: install demo run test lint ui query sql snapshot backup restore cookbook bench clean
+.PHONY: install demo run test lint ui query sql snapshot backup restore cookbook bench bench-small clean
 
 install: $(VENV)/.installed
 
@@ -67,9 +67,15 @@ restore: install
 cookbook: install
 	CHINATECH_SOURCE=replay $(BIN)/python -m orchestration.cookbook --write
 
-## speed and memory figures (not tests)
+## Performance: the load against DuckDB's floor and a pandas+SQLite peer at 2,000 tickers (docs/performance.md);
+## prints a table and writes bench/results.json, asserts nothing. bench-small is the CI-sized run, part of make test.
 bench: install
-	$(BIN)/python benchmarks/load_prices.py
+	$(BIN)/python benchmarks/bench.py
+
+bench-small: install
+	$(BIN)/python benchmarks/bench.py --small
+
+test: bench-small
 
 clean:
 	rm -rf data .dagster_home

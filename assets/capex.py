@@ -16,6 +16,7 @@ from assets.quality.checks import (
     check_results,
     fetch_failures_check,
     markdown_table,
+    only_selected,
     stop_if_blocking,
     suite_specs,
 )
@@ -99,6 +100,8 @@ def raw_sec_facts(
     outcomes = audit(
         "raw_sec_facts",
         {"rows": facts, "recency": recency_profile(facts, "cik", "filed", datetime.now(UTC).date())},
+        context=context,
+        asset_key=RAW_SEC_FACTS,
     )
     stop_if_blocking(RAW_SEC_FACTS, outcomes)
     with warehouse.transaction() as con:
@@ -119,7 +122,7 @@ def raw_sec_facts(
         metadata=frame_metadata(
             facts.drop("fetched_at"), date_col="period_end", key_col="cik", failed_filers=failures, **summary
         ),
-        check_results=[fetch_failures_check(failures), *check_results(RAW_SEC_FACTS, outcomes)],
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_SEC_FACTS, outcomes)]),
     )
 
 
@@ -187,7 +190,7 @@ def capex(
     )
     issues = _issues(facts, combined, filers, universe, unknown_ccy, refused)
     now = datetime.now(UTC)
-    outcomes = audit("capex", combined)
+    outcomes = audit("capex", combined, context=context, asset_key=CAPEX)
     stop_if_blocking(CAPEX, outcomes)
     # a run scoped to some tickers rewrites only their companies' rows (9888.HK -> BIDU)
     companies = company_tickers(universe, filers, scope.tickers) if scope.tickers else None
@@ -216,13 +219,16 @@ def capex(
             issues=dict(issues.group_by("kind").len().rows()),
             **summary,
         ),
-        check_results=[
-            _issue_check("companies_with_capex", by_kind["no_capex"]),
-            _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
-            _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
-            _issue_check("currency_known", by_kind["unknown_currency"]),
-            *check_results(CAPEX, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                _issue_check("companies_with_capex", by_kind["no_capex"]),
+                _issue_check("no_yoy_jump_over_5x", by_kind["yoy_jump"]),
+                _issue_check("standard_concept_every_year", by_kind["missing_standard_capex"]),
+                _issue_check("currency_known", by_kind["unknown_currency"]),
+                *check_results(CAPEX, outcomes),
+            ],
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from assets.quality.checks import (
     check_results,
     fetch_failures_check,
     markdown_table,
+    only_selected,
     stop_if_blocking,
     suite_specs,
 )
@@ -115,7 +116,7 @@ def raw_fundamentals_info(
         {"ticker": list(infos), "market_cap": [finite_number(i.get("marketCap")) for i in infos.values()]},
         schema={"ticker": pl.String, "market_cap": pl.Float64},
     )
-    outcomes = audit("raw_fundamentals_info", {"rows": frame, "info": profile})
+    outcomes = audit("raw_fundamentals_info", {"rows": frame, "info": profile}, context=context, asset_key=RAW_INFO)
     stop_if_blocking(RAW_INFO, outcomes)
     with warehouse.transaction() as con:
         # only the tickers fetched now are replaced: a failed ticker keeps what the day had
@@ -126,7 +127,7 @@ def raw_fundamentals_info(
         summary = table_summary(con, "raw.fundamentals_info", "as_of_date")
     return dg.MaterializeResult(
         metadata=frame_metadata(frame.drop("info"), date_col="as_of_date", failed_tickers=failures, **summary),
-        check_results=[fetch_failures_check(failures), *check_results(RAW_INFO, outcomes)],
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_INFO, outcomes)]),
     )
 
 
@@ -177,7 +178,12 @@ def fundamentals_snapshot(
     )
     snap = recompute_pe(snap, fx)
     mismatches = currency_mismatches(snap)
-    outcomes = audit("fundamentals_snapshot", {"rows": snap, "price_gap": snapshot_price_profile(snap, closes)})
+    outcomes = audit(
+        "fundamentals_snapshot",
+        {"rows": snap, "price_gap": snapshot_price_profile(snap, closes)},
+        context=context,
+        asset_key=SNAPSHOT,
+    )
     stop_if_blocking(SNAPSHOT, outcomes)
     with warehouse.transaction() as con:
         replace_rows(
@@ -192,15 +198,18 @@ def fundamentals_snapshot(
         summary = table_summary(con, "core.fundamentals_snapshot", "as_of_date")
     return dg.MaterializeResult(
         metadata=frame_metadata(snap, date_col="as_of_date", currency_mismatches=mismatches.height, **summary),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_currency_mismatch",
-                passed=mismatches.is_empty(),
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"mismatches": dg.MetadataValue.md(markdown_table(mismatches))},
-            ),
-            *check_results(SNAPSHOT, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                dg.AssetCheckResult(
+                    check_name="no_currency_mismatch",
+                    passed=mismatches.is_empty(),
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"mismatches": dg.MetadataValue.md(markdown_table(mismatches))},
+                ),
+                *check_results(SNAPSHOT, outcomes),
+            ],
+        ),
     )
 
 
@@ -258,6 +267,8 @@ def financials_annual(
     outcomes = audit(
         "financials_annual",
         {"rows": frame, "recency": recency_profile(frame, "ticker", "fiscal_period_end", now.date())},
+        context=context,
+        asset_key=FINANCIALS,
     )
     stop_if_blocking(FINANCIALS, outcomes)
     with warehouse.transaction() as con:
@@ -268,5 +279,5 @@ def financials_annual(
         metadata=frame_metadata(
             frame, date_col="fiscal_period_end", failed_tickers=failures, tickers_without_currency=no_ccy, **summary
         ),
-        check_results=[fetch_failures_check(failures), *check_results(FINANCIALS, outcomes)],
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(FINANCIALS, outcomes)]),
     )

@@ -6,7 +6,7 @@ import polars as pl
 from assets.metadata import frame_metadata
 from assets.operations import AFTER_UPSTREAM, DAILY
 from assets.prices import CORE_PRICES
-from assets.quality.checks import audit, check_results, markdown_table, stop_if_blocking, suite_specs
+from assets.quality.checks import audit, check_results, markdown_table, only_selected, stop_if_blocking, suite_specs
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.scope import RunScope
 from assets.transforms.fx import fx_anomalies, fx_daily_from_prices, pair_label
@@ -57,7 +57,7 @@ def fx_daily(context: dg.AssetExecutionContext, scope: RunScope, warehouse: Ware
     rates = fx_daily_from_prices(prices, universe)
     found = fx_anomalies(rates, max_move=MAX_MOVE, max_gap_days=MAX_GAP_DAYS)
     pairs = rates.select(pair_label(pl.col("base"), pl.col("quote")).alias("p")).unique()["p"].to_list()
-    outcomes = audit("fx_daily", rates)
+    outcomes = audit("fx_daily", rates, context=context, asset_key=FX_DAILY)
     stop_if_blocking(FX_DAILY, outcomes)
     with warehouse.transaction() as con:
         replace_rows(con, "core.fx_daily", rates, "list_contains(?, quote)", [quotes])
@@ -69,25 +69,28 @@ def fx_daily(context: dg.AssetExecutionContext, scope: RunScope, warehouse: Ware
     gaps = found.filter(pl.col("kind") == "fx_gap")
     return dg.MaterializeResult(
         metadata=frame_metadata(rates, key_col="quote", anomalies=dict(found.group_by("kind").len().rows()), **summary),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="no_unflagged_moves",
-                passed=unflagged.is_empty(),
-                metadata={
-                    "moves_flagged": jumps.height,
-                    "moves_unflagged": unflagged.height,
-                    "unflagged": dg.MetadataValue.md(markdown_table(unflagged.head(20))),
-                },
-            ),
-            dg.AssetCheckResult(
-                check_name="no_gaps_over_7_days",
-                passed=gaps.height == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "gaps": gaps.height,
-                    "first": dg.MetadataValue.md(markdown_table(gaps.head(10))),
-                },
-            ),
-            *check_results(FX_DAILY, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                dg.AssetCheckResult(
+                    check_name="no_unflagged_moves",
+                    passed=unflagged.is_empty(),
+                    metadata={
+                        "moves_flagged": jumps.height,
+                        "moves_unflagged": unflagged.height,
+                        "unflagged": dg.MetadataValue.md(markdown_table(unflagged.head(20))),
+                    },
+                ),
+                dg.AssetCheckResult(
+                    check_name="no_gaps_over_7_days",
+                    passed=gaps.height == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "gaps": gaps.height,
+                        "first": dg.MetadataValue.md(markdown_table(gaps.head(10))),
+                    },
+                ),
+                *check_results(FX_DAILY, outcomes),
+            ],
+        ),
     )

@@ -58,3 +58,44 @@ def _auto(value: Any) -> dg.MetadataValue:
     if isinstance(value, dict | list):
         return dg.MetadataValue.json(value)
     return dg.MetadataValue.text(str(value))
+
+
+class LoadTally:
+    """What ``frame_metadata`` says of a load written in batches, without keeping its rows."""
+
+    def __init__(self, date_col: str = "trade_date", key_col: str = "ticker") -> None:
+        self.date_col, self.key_col = date_col, key_col
+        self.rows = 0
+        self.keys: set[str] = set()
+        self.lo: Any = None
+        self.hi: Any = None
+        self.sample: pl.DataFrame | None = None
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if self.sample is None or (frame.height and self.sample.is_empty()):
+            self.sample = frame.head(0)
+        if frame.is_empty():
+            return
+        self.rows += frame.height
+        self.keys.update(str(k) for k in frame[self.key_col].unique().drop_nulls().to_list())
+        lo, hi = frame[self.date_col].min(), frame[self.date_col].max()
+        self.lo = lo if self.lo is None or (lo is not None and lo < self.lo) else self.lo
+        self.hi = hi if self.hi is None or (hi is not None and hi > self.hi) else self.hi
+        # the preview shows the newest rows seen
+        newest = frame.top_k(10, by=self.date_col)
+        self.sample = pl.concat([self.sample, newest]).sort(self.date_col, descending=True).head(10)
+
+    def metadata(self, **extra: Any) -> dict[str, Any]:
+        sample = self.sample if self.sample is not None else pl.DataFrame()
+        whole_table = "table_rows" in extra
+        meta = frame_metadata(sample, date_col=self.date_col, key_col=self.key_col, **extra)
+        if not whole_table:
+            meta["dagster/row_count"] = dg.MetadataValue.int(self.rows)
+        meta["load_rows"] = dg.MetadataValue.int(self.rows)
+        keys = sorted(self.keys)
+        meta[f"load_{self.key_col}s"] = dg.MetadataValue.int(len(keys))
+        meta[f"load_{self.key_col}_list"] = dg.MetadataValue.text(", ".join(keys[:200]))
+        if self.rows:
+            meta["load_date_min"] = dg.MetadataValue.text(str(self.lo))
+            meta["load_date_max"] = dg.MetadataValue.text(str(self.hi))
+        return meta

@@ -4,6 +4,7 @@ Each asset reads like a sentence (fetch, stage, audit, publish, report); the log
 ``assets/transforms``, ``assets/quality`` and ``sql/``.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -11,27 +12,53 @@ import duckdb
 import polars as pl
 
 from assets.loads import record_load, run_load
-from assets.metadata import frame_metadata
+from assets.metadata import LoadTally, frame_metadata
 from assets.operations import AFTER_UPSTREAM, DAILY, NETWORK_RETRY, Progress
 from assets.quality.checks import (
     FETCH_FAILURES_DESCRIPTION,
+    asset_with_checks,
     audit,
+    audit_columns,
     check_results,
     fetch_failures_check,
+    only_selected,
+    selected_check_names,
     stop_if_blocking,
     suite_specs,
 )
-from assets.quality.profiles import flagged_share_profile, freshness_profile, history_profile, returns_profile
+from assets.quality.profiles import (
+    flagged_share_profile,
+    freshness_profile,
+    history_profile,
+    returns_profile,
+    tickers_with_moves,
+)
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.scope import RunScope
 from assets.sources.adapters import Source
 from assets.sources.base import PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
-from assets.transforms.anomalies import KINDS, detect_anomalies
-from assets.transforms.prices import CORE_ANOMALY_KINDS, build_core, conflict_anomalies, new_actions
+from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, detect_anomalies
+from assets.transforms.prices import (
+    CORE_ANOMALY_KINDS,
+    REJECTED_SCHEMA,
+    build_core,
+    conflict_anomalies,
+    new_actions,
+)
 from assets.universe import load_universe, select_tickers
-from assets.warehouse import WarehouseResource, change_counts, new_load_id, replace_rows, table_summary, upsert
+from assets.warehouse import (
+    Rows,
+    Staged,
+    Staging,
+    WarehouseResource,
+    change_counts,
+    new_load_id,
+    replace_rows,
+    table_summary,
+    upsert,
+)
 
 RAW_PRICES = dg.AssetKey(["raw", "prices_daily"])
 CORE_PRICES = dg.AssetKey(["core", "prices_daily"])
@@ -44,6 +71,25 @@ FETCH_CHUNK = 50  # tickers per fetch call: progress is logged between chunks
 PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 
 
+# Tickers per batch: a batch of 25-year daily histories is about 630 k rows, so memory stays
+# bounded whatever the universe; everything here is per ticker, so batches never interact.
+BATCH_TICKERS = 100
+
+
+# A batch's rows: the range lets DuckDB skip row groups by their min/max (rows are written batch by
+# batch, so a batch's tickers sit together); list_contains then picks the exact tickers.
+IN_BATCH = "ticker BETWEEN ? AND ? AND list_contains(?, ticker)"
+
+
+def in_batch(tickers: list[str]) -> list[object]:
+    return [min(tickers, default=""), max(tickers, default=""), tickers]
+
+
+def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:
+    for i in range(0, len(tickers), size):
+        yield tickers[i : i + size]
+
+
 def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame:
     """Per ticker in core: rows, first and last trade date (what readers have now)."""
     return warehouse.query(
@@ -54,10 +100,15 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
 
 
 def fetch_in_chunks(
-    context: dg.AssetExecutionContext, adapter: Source, universe: pl.DataFrame, starts: dict[str, date | None]
+    context: dg.AssetExecutionContext,
+    adapter: Source,
+    universe: pl.DataFrame,
+    starts: dict[str, date | None],
+    progress: Progress | None = None,
 ) -> PriceFetch:
     """The adapter's fetch, a chunk of tickers at a time, logging `n/N tickers, rows, elapsed`."""
-    progress = Progress(context.log, "tickers", universe.height)
+    own = progress is None
+    progress = progress or Progress(context.log, "tickers", universe.height)
     frames, conflicts, failures = [], [], {}
     for chunk in universe.iter_slices(FETCH_CHUNK):
         got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]})
@@ -65,31 +116,40 @@ def fetch_in_chunks(
         conflicts.append(got.conflicts)
         failures.update(got.failures)
         progress.step(chunk.height, got.frame.height)
-    progress.done()
+    if own:
+        progress.done()
     return PriceFetch(pl.concat(frames), failures, pl.concat(conflicts))
 
 
-def rows_removed(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame, tickers: list[str]) -> int:
+def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str]) -> int:
     """Rows of whole-reloaded tickers that readers have now and the new load no longer holds."""
     if not tickers:
         return 0
-    con.register("_reloaded", staged.select("ticker", "trade_date").to_arrow())
+    if isinstance(staged, Staged):
+        files = ", ".join(f"'{f}'" for f in staged.files) or "NULL"
+        source = f"(SELECT ticker, trade_date FROM read_parquet([{files}]))" if staged.files else None
+    else:
+        con.register("_reloaded_frame", staged.select("ticker", "trade_date").to_arrow())
+        source = "_reloaded_frame"
     try:
+        kept = (
+            f" AND NOT EXISTS (SELECT 1 FROM {source} r WHERE r.ticker = p.ticker AND r.trade_date = p.trade_date)"
+            if source
+            else ""
+        )
         (count,) = con.execute(
-            "SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker) AND NOT EXISTS"
-            " (SELECT 1 FROM _reloaded r WHERE r.ticker = p.ticker AND r.trade_date = p.trade_date)",
-            [tickers],
+            f"SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker){kept}", [tickers]
         ).fetchone()  # type: ignore[misc]
     finally:
-        con.unregister("_reloaded")
+        if not isinstance(staged, Staged):
+            con.unregister("_reloaded_frame")
     return int(count)
 
 
 def run_summary(
-    requested: list[str], frame: pl.DataFrame, failures: dict[str, str], changes: dict[str, int]
+    requested: list[str], loaded: list[str], failures: dict[str, str], changes: dict[str, int]
 ) -> dict[str, object]:
     """What a load did, for the asset's metadata: tickers loaded, skipped, failed; rows by change."""
-    loaded = sorted(set(frame["ticker"].to_list()))
     skipped = sorted(set(requested) - set(loaded) - set(failures))
     return {
         "tickers_loaded": len(loaded),
@@ -101,7 +161,7 @@ def run_summary(
     }
 
 
-@dg.asset(
+@asset_with_checks(
     key=RAW_PRICES,
     group_name="raw",
     kinds={"duckdb", "polars", "yfinance"},
@@ -124,76 +184,149 @@ def raw_prices_daily(
     scope: RunScope,
     warehouse: WarehouseResource,
     source: SourceResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     universe = select_tickers(load_universe(), scope.tickers)
     tickers = universe["ticker"].to_list()
     held = held_stats(warehouse, tickers)
     last = {} if scope.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
     adapter = source.adapter
-    try:
-        fetched = fetch_in_chunks(context, adapter, universe, starts)
-        reload = new_actions(fetched.frame, last)
-        if reload:
-            context.log.info(f"new dividend or split, reloading whole history: {reload}")
-            again = adapter.fetch_prices(universe.filter(pl.col("ticker").is_in(reload)), {t: None for t in reload})
-            fetched.frame = pl.concat([fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame])
-            fetched.conflicts = pl.concat([fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts])
-            fetched.failures.update(again.failures)
-    except SourceUnavailable as exc:
-        raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
-    for ticker, problem in sorted(fetched.failures.items()):
-        context.log.warning(f"{ticker}: {problem}")
-
-    # stage
     load_id = new_load_id("raw_prices")
-    full = sorted({t for t in tickers if starts[t] is None} | set(reload))
     now = datetime.now(UTC)
-    frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
-    conflicts = fetched.conflicts.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
-    # audit
-    outcomes = audit("raw_prices_daily", {"rows": frame, "history": history_profile(frame, held, full)})
-    stop_if_blocking(RAW_PRICES, outcomes)
-    # publish
-    with warehouse.transaction() as con:
-        changes = change_counts(
-            con, "raw.prices_daily", frame, ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
+    failures: dict[str, str] = {}
+    reloaded: list[str] = []
+    conflict_parts: list[pl.DataFrame] = []
+    audit_parts: list[pl.DataFrame] = []
+    history_parts: list[pl.DataFrame] = []
+    tally = LoadTally()
+    audit_cols = audit_columns("raw_prices_daily", "rows")
+    progress = Progress(context.log, "tickers", len(tickers))
+    with Staging() as staging:
+        # fetch and stage batch by batch: memory holds one batch, the lock is not held while fetching
+        for batch in ticker_batches(tickers):
+            part = universe.filter(pl.col("ticker").is_in(batch))
+            try:
+                fetched = fetch_in_chunks(context, adapter, part, starts, progress)
+                reload = new_actions(fetched.frame, last)
+                if reload:
+                    context.log.info(f"new dividend or split, reloading whole history: {reload}")
+                    again = adapter.fetch_prices(
+                        universe.filter(pl.col("ticker").is_in(reload)), {t: None for t in reload}
+                    )
+                    fetched.frame = pl.concat([fetched.frame.filter(~pl.col("ticker").is_in(reload)), again.frame])
+                    fetched.conflicts = pl.concat(
+                        [fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts]
+                    )
+                    fetched.failures.update(again.failures)
+            except SourceUnavailable as exc:
+                raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
+            failures.update(fetched.failures)
+            reloaded.extend(reload)
+            batch_full = sorted({t for t in batch if starts[t] is None} | set(reload))
+            frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
+            staging.add("raw", frame)
+            tally.add(frame.drop("fetched_at"))
+            conflict_parts.append(fetched.conflicts)
+            history_parts.append(history_profile(frame, held, batch_full))
+            audit_parts.append(
+                frame if audit_cols is None else frame.select([c for c in frame.columns if c in audit_cols])
+            )
+            del frame, fetched
+        progress.done()
+        for ticker, problem in sorted(failures.items()):
+            context.log.warning(f"{ticker}: {problem}")
+
+        # stage
+        full = sorted({t for t in tickers if starts[t] is None} | set(reloaded))
+        found = pl.concat(conflict_parts) if conflict_parts else pl.DataFrame(schema=REJECTED_SCHEMA)
+        conflicts = found.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
+        # audit
+        outcomes = audit(
+            "raw_prices_daily",
+            {"rows": pl.concat(audit_parts), "history": pl.concat(history_parts)},
+            context=context,
+            asset_key=RAW_PRICES,
         )
-        upsert(con, "raw.prices_daily", frame)
-        upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
-        replace_anomalies(
-            con,
-            conflict_anomalies(fetched.conflicts),
-            sorted(set(fetched.conflicts["ticker"].to_list())),
-            kinds=["conflicting_duplicate"],
-            within=fetched.conflicts.select("ticker", "trade_date"),
-        )
-        record_load(
-            con,
+        del audit_parts
+        stop_if_blocking(RAW_PRICES, outcomes)
+        # publish
+        with warehouse.transaction() as con:
+            changes = change_counts(
+                con, "raw.prices_daily", staging.get("raw"), ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
+            )
+            upsert(con, "raw.prices_daily", staging.get("raw"))
+            upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
+            replace_anomalies(
+                con,
+                conflict_anomalies(found),
+                sorted(set(found["ticker"].to_list())),
+                kinds=["conflicting_duplicate"],
+                within=found.select("ticker", "trade_date"),
+            )
+            record_load(
+                con,
+                load_id=load_id,
+                asset="raw.prices_daily",
+                source=adapter.name,
+                tickers=sorted(tally.keys),
+                full_tickers=full,
+                row_count=tally.rows,
+                failures=failures,
+                run_id=context.run.run_id,
+            )
+            record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
+            summary = table_summary(con, "raw.prices_daily", "trade_date")
+    yield dg.MaterializeResult(
+        metadata=tally.metadata(
             load_id=load_id,
-            asset="raw.prices_daily",
             source=adapter.name,
-            tickers=sorted(set(frame["ticker"].to_list())),
-            full_tickers=full,
-            row_count=frame.height,
-            failures=fetched.failures,
-            run_id=context.run.run_id,
-        )
-        record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
-        summary = table_summary(con, "raw.prices_daily", "trade_date")
-    return dg.MaterializeResult(
-        metadata=frame_metadata(
-            frame.drop("fetched_at"),
-            load_id=load_id,
-            source=adapter.name,
-            failed_tickers=fetched.failures,
+            failed_tickers=failures,
             full_reload_tickers=full,
             conflicting_duplicates=conflicts.height,
             **summary,
-            **run_summary(tickers, frame, fetched.failures, changes),
+            **run_summary(tickers, sorted(tally.keys), failures, changes),
         ),
-        check_results=[fetch_failures_check(fetched.failures), *check_results(RAW_PRICES, outcomes)],
+        check_results=only_selected(context, [fetch_failures_check(failures), *check_results(RAW_PRICES, outcomes)]),
     )
+
+
+RETURN_COLUMNS = ["ticker", "trade_date", "adj_close", "dividend", "split_ratio"]
+
+
+def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: list[str]) -> pl.DataFrame:
+    """``returns_profile`` of the staged rows in the context of what readers will see after the publish.
+
+    Whole histories (for the robust scale) are read only for tickers with a move to judge; the
+    others need just the close before their first staged date, so a daily load stays small.
+    """
+    staged = core.select(RETURN_COLUMNS)
+    partial = staged.filter(~pl.col("ticker").is_in(full))
+    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
+    con.register("_firsts", firsts.to_arrow())
+    try:
+        recent = con.execute(
+            f"""
+            WITH prev AS (
+                SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
+                WHERE c.trade_date < f.first AND c.ticker BETWEEN $1 AND $2 GROUP BY c.ticker
+            )
+            SELECT {", ".join("c." + c for c in RETURN_COLUMNS)}
+            FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
+            WHERE c.trade_date >= coalesce(prev.d, f.first) AND c.ticker BETWEEN $1 AND $2
+            """,
+            in_batch(firsts["ticker"].to_list())[:2],
+        ).pl()
+    finally:
+        con.unregister("_firsts")
+    movers = tickers_with_moves(recent, staged)
+    if not movers:
+        return returns_profile(pl.DataFrame(schema=staged.schema), staged.head(0))
+    history = con.execute(
+        f"SELECT {', '.join(RETURN_COLUMNS)} FROM core.prices_daily WHERE list_contains(?, ticker)", [movers]
+    ).pl()
+    mine = staged.filter(pl.col("ticker").is_in(movers))
+    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), mine])
+    return returns_profile(after, mine)
 
 
 def reference_date(last_dates: pl.Series, live: bool) -> date:
@@ -203,7 +336,7 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
     return last_dates.max()  # type: ignore[return-value]
 
 
-@dg.asset(
+@asset_with_checks(
     key=CORE_PRICES,
     deps=[RAW_PRICES],
     group_name="core",
@@ -230,85 +363,112 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
 )
 def prices_daily(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     universe = load_universe()
-    with warehouse.connect() as con:
-        load = run_load(con, "raw.prices_daily", context.run.run_id)
-        if load is None:
-            raise dg.Failure(description="raw.prices_daily has never been loaded: materialize raw/prices_daily first")
-        raw = con.execute("SELECT * FROM raw.prices_daily WHERE load_id = ?", [load["load_id"]]).pl()
-        loaded = sorted(set(raw["ticker"].to_list()))
-        history = con.execute(
-            "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
-            " WHERE list_contains(?, ticker)",
-            [loaded],
-        ).pl()
-        last = con.execute("SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker").pl()
-    # stage
-    core, rejected, flagged = build_core(raw, universe)
-    load_id = load["load_id"]
-    now = datetime.now(UTC)
-    core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
-    full = [t for t in load["full_tickers"] if t in set(loaded)]
-    # audit: the staged rows in the context of what readers will see after the publish
-    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), core.select(history.columns)])
-    last_after = pl.concat(
-        [
-            last.filter(~pl.col("ticker").is_in(loaded)),
-            core.group_by("ticker").agg(pl.col("trade_date").max().alias("last_date")),
-        ]
-    )
     live = source.adapter.snapshots_are_now
-    outcomes = audit(
-        "prices_daily",
-        {
-            "rows": core,
-            "returns": returns_profile(after, core),
-            "freshness": freshness_profile(
-                last_after.filter(pl.col("ticker").is_in(loaded)),
-                universe,
-                reference_date(last_after["last_date"], live),
-            ),
-        },
-    )
-    stop_if_blocking(CORE_PRICES, outcomes)
-    # publish
-    with warehouse.transaction() as con:
-        changes = change_counts(con, "core.prices_daily", core, ["ticker", "trade_date"], PRICE_COLUMNS)
-        removed = rows_removed(con, core.filter(pl.col("ticker").is_in(full)), full)
-        # whole reloads replace the ticker's rows; incremental loads upsert their dates
-        replace_rows(
-            con, "core.prices_daily", core.filter(pl.col("ticker").is_in(full)), "list_contains(?, ticker)", [full]
+    now = datetime.now(UTC)
+    audit_cols = audit_columns("prices_daily", "rows")
+    rejected_parts: list[pl.DataFrame] = []
+    flagged_parts: list[pl.DataFrame] = []
+    returns_parts: list[pl.DataFrame] = []
+    rows_parts: list[pl.DataFrame] = []
+    within_parts: list[pl.DataFrame] = []
+    new_last: list[pl.DataFrame] = []
+    tally = LoadTally()
+    want = selected_check_names(context, CORE_PRICES)
+    with Staging() as staging:
+        with warehouse.connect() as con:
+            load = run_load(con, "raw.prices_daily", context.run.run_id)
+            if load is None:
+                raise dg.Failure(
+                    description="raw.prices_daily has never been loaded: materialize raw/prices_daily first"
+                )
+            load_id = load["load_id"]
+            loaded = sorted(load["tickers"] or [])
+            full = [t for t in load["full_tickers"] if t in set(loaded)]
+            last = con.execute(
+                "SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker"
+            ).pl()
+            # stage, one batch of tickers at a time (every rule here is per ticker)
+            for batch in ticker_batches(loaded):
+                raw = con.execute(
+                    f"SELECT * FROM raw.prices_daily WHERE load_id = ? AND {IN_BATCH}", [load_id, *in_batch(batch)]
+                ).pl()
+                core, rejected, flagged = build_core(raw, universe)
+                core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
+                is_full = pl.col("ticker").is_in(full)
+                staging.add("full", core.filter(is_full))
+                staging.add("partial", core.filter(~is_full))
+                tally.add(core.drop("loaded_at"))
+                rejected_parts.append(rejected)
+                flagged_parts.append(flagged)
+                within_parts.append(raw.filter(~is_full).select("ticker", "trade_date"))
+                new_last.append(core.group_by("ticker").agg(pl.col("trade_date").max().alias("last_date")))
+                if audit_cols is None or audit_cols:
+                    rows_parts.append(
+                        core if audit_cols is None else core.select(sorted(audit_cols & set(core.columns)))
+                    )
+                if want is None or "returns_within_robust_bound" in want:
+                    returns_parts.append(staged_returns(con, core, full))
+                del raw, core
+        rejected = pl.concat(rejected_parts)
+        flagged = pl.concat(flagged_parts)
+        # audit
+        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(loaded)), *new_last])
+        outcomes = audit(
+            "prices_daily",
+            {
+                "rows": lambda: pl.concat(rows_parts),
+                "returns": lambda: pl.concat(returns_parts),
+                "freshness": lambda: freshness_profile(
+                    last_after.filter(pl.col("ticker").is_in(loaded)),
+                    universe,
+                    reference_date(last_after["last_date"], live),
+                ),
+            },
+            context=context,
+            asset_key=CORE_PRICES,
         )
-        upsert(con, "core.prices_daily", core.filter(~pl.col("ticker").is_in(full)))
-        upsert(
-            con,
-            "dq.rejected_prices",
-            rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
-        )
-        # flags from the load itself: whole history for full reloads, the fetched dates otherwise
-        replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
-        partial = [t for t in loaded if t not in full]
-        replace_anomalies(
-            con,
-            flagged.filter(pl.col("ticker").is_in(partial)),
-            partial,
-            kinds=CORE_ANOMALY_KINDS,
-            within=raw.select("ticker", "trade_date"),
-        )
-        record_load(
-            con,
-            load_id=load_id,
-            asset="core.prices_daily",
-            source=load["source"],
-            tickers=sorted(set(core["ticker"].to_list())),
-            full_tickers=full,
-            row_count=core.height,
-            run_id=context.run.run_id,
-        )
-        record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
-        summary = table_summary(con, "core.prices_daily", "trade_date")
-        rejected_total = table_summary(con, "dq.rejected_prices", "trade_date")
+        stop_if_blocking(CORE_PRICES, outcomes)
+        # publish
+        with warehouse.transaction() as con:
+            changes = {"inserted": 0, "updated": 0, "unchanged": 0}
+            for part in (staging.get("full"), staging.get("partial")):
+                got = change_counts(con, "core.prices_daily", part, ["ticker", "trade_date"], PRICE_COLUMNS)
+                changes = {k: changes[k] + got[k] for k in changes}
+            removed = rows_removed(con, staging.get("full"), full)
+            # whole reloads replace the ticker's rows; incremental loads upsert their dates
+            if full:
+                replace_rows(con, "core.prices_daily", staging.get("full"), "list_contains(?, ticker)", [full])
+            upsert(con, "core.prices_daily", staging.get("partial"))
+            upsert(
+                con,
+                "dq.rejected_prices",
+                rejected.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at")),
+            )
+            # flags from the load itself: whole history for full reloads, the fetched dates otherwise
+            replace_anomalies(con, flagged.filter(pl.col("ticker").is_in(full)), full, kinds=CORE_ANOMALY_KINDS)
+            partial = [t for t in loaded if t not in full]
+            replace_anomalies(
+                con,
+                flagged.filter(pl.col("ticker").is_in(partial)),
+                partial,
+                kinds=CORE_ANOMALY_KINDS,
+                within=pl.concat(within_parts),
+            )
+            record_load(
+                con,
+                load_id=load_id,
+                asset="core.prices_daily",
+                source=load["source"],
+                tickers=sorted(tally.keys),
+                full_tickers=full,
+                row_count=tally.rows,
+                run_id=context.run.run_id,
+            )
+            record_outcomes(con, "core.prices_daily", outcomes, context.run.run_id)
+            summary = table_summary(con, "core.prices_daily", "trade_date")
+            rejected_total = table_summary(con, "dq.rejected_prices", "trade_date")
     by_reason = dict(rejected.group_by("reason").len().sort("reason").rows()) if rejected.height else {}
     context.log_event(
         dg.AssetMaterialization(
@@ -316,33 +476,35 @@ def prices_daily(
             metadata=frame_metadata(rejected, load_id=load_id, by_reason=by_reason, **rejected_total),
         )
     )
-    return dg.MaterializeResult(
-        metadata=frame_metadata(
-            core.drop("loaded_at"),
+    yield dg.MaterializeResult(
+        metadata=tally.metadata(
             load_id=load_id,
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
             rows_removed_by_whole_reloads=removed,
             **summary,
-            **run_summary(loaded, core, load["failures"], changes),
+            **run_summary(loaded, sorted(tally.keys), load["failures"], changes),
         ),
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="rejected_rows",
-                passed=rejected.height == 0,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={
-                    "rejected": dg.MetadataValue.int(rejected.height),
-                    "by_reason": dg.MetadataValue.json(by_reason),
-                    "tickers": dg.MetadataValue.text(", ".join(sorted(set(rejected["ticker"].to_list())))),
-                },
-            ),
-            *check_results(CORE_PRICES, outcomes),
-        ],
+        check_results=only_selected(
+            context,
+            [
+                dg.AssetCheckResult(
+                    check_name="rejected_rows",
+                    passed=rejected.height == 0,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "rejected": dg.MetadataValue.int(rejected.height),
+                        "by_reason": dg.MetadataValue.json(by_reason),
+                        "tickers": dg.MetadataValue.text(", ".join(sorted(set(rejected["ticker"].to_list())))),
+                    },
+                ),
+                *check_results(CORE_PRICES, outcomes),
+            ],
+        ),
     )
 
 
-@dg.asset(
+@asset_with_checks(
     key=PRICE_ANOMALIES,
     deps=[CORE_PRICES],
     group_name="dq",
@@ -365,43 +527,58 @@ def prices_daily(
 )
 def price_anomalies(
     context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     universe = select_tickers(load_universe(), scope.tickers)
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = load["tickers"] if load else []
         held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
-        prices = con.execute("SELECT * FROM core.prices_daily WHERE list_contains(?, ticker)", [loaded]).pl()
-    # a ticker of the universe that core has never held is reported as no_data
-    absent = [t for t in universe["ticker"].to_list() if t not in held]
-    scope = sorted(set(loaded) | set(absent))
-    found = detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(scope)))
+        # a ticker of the universe that core has never held is reported as no_data
+        absent = [t for t in universe["ticker"].to_list() if t not in held]
+        checked = sorted(set(loaded) | set(absent))
+        found_parts, count_parts = [], []
+        for batch in ticker_batches(checked):  # every rule is per ticker: batches bound the memory
+            prices = con.execute(f"SELECT * FROM core.prices_daily WHERE {IN_BATCH}", in_batch(batch)).pl()
+            found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
+            count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
+            del prices
+    found = pl.concat(found_parts) if found_parts else pl.DataFrame(schema=ANOMALY_SCHEMA)
+    counts_frame = (
+        pl.concat(count_parts) if count_parts else pl.DataFrame(schema={"ticker": pl.String, "rows": pl.UInt32})
+    )
     with warehouse.transaction() as con:
-        replace_anomalies(con, found, scope, kinds=list(KINDS))
+        replace_anomalies(con, found, checked, kinds=list(KINDS))
         anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
-        counts_frame = prices.group_by("ticker").agg(pl.len().alias("rows"))
-        outcomes = audit("price_anomalies", {"flagged_share": flagged_share_profile(anomalies, counts_frame)})
+        outcomes = audit(
+            "price_anomalies",
+            {"flagged_share": flagged_share_profile(anomalies, counts_frame)},
+            context=context,
+            asset_key=PRICE_ANOMALIES,
+        )
         stop_if_blocking(PRICE_ANOMALIES, outcomes)
         record_outcomes(con, "dq.price_anomalies", outcomes, context.run.run_id)
         summary = table_summary(con, "dq.price_anomalies", "trade_date")
     counts = dict(found.group_by("kind").len().rows())
-    return dg.MaterializeResult(
-        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(scope), **summary),
-        check_results=[
-            *[
-                dg.AssetCheckResult(
-                    check_name=f"no_{kind}",
-                    passed=counts.get(kind, 0) == 0,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "count": dg.MetadataValue.int(counts.get(kind, 0)),
-                        "tickers": dg.MetadataValue.text(
-                            ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
-                        ),
-                    },
-                )
-                for kind in KINDS
+    yield dg.MaterializeResult(
+        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(checked), **summary),
+        check_results=only_selected(
+            context,
+            [
+                *[
+                    dg.AssetCheckResult(
+                        check_name=f"no_{kind}",
+                        passed=counts.get(kind, 0) == 0,
+                        severity=dg.AssetCheckSeverity.WARN,
+                        metadata={
+                            "count": dg.MetadataValue.int(counts.get(kind, 0)),
+                            "tickers": dg.MetadataValue.text(
+                                ", ".join(sorted(set(found.filter(pl.col("kind") == kind)["ticker"].to_list())))
+                            ),
+                        },
+                    )
+                    for kind in KINDS
+                ],
+                *check_results(PRICE_ANOMALIES, outcomes),
             ],
-            *check_results(PRICE_ANOMALIES, outcomes),
-        ],
+        ),
     )

@@ -470,6 +470,10 @@ def _table_summary(partitions: Iterable[Partition]) -> str:
     ),
 )
 def reader_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    if warehouse.lake:  # a DuckLake's readers already read committed snapshots, never a write in progress
+        return dg.MaterializeResult(
+            metadata={"snapshot": dg.MetadataValue.text(f"none needed: {warehouse.location} is a DuckLake")}
+        )
     result = publish_snapshot(
         warehouse.file, wait_seconds=warehouse.lock_wait_seconds, run_id=context.run.run_id, log=context.log.info
     )

@@ -1,12 +1,18 @@
-"""The instrument universe, read from ``universe.csv`` so that adding an instrument is one line."""
+"""The instrument universe, read from ``universe.csv`` so that adding an instrument is one line.
+
+``CHINATECH_UNIVERSE`` replaces the packaged file with another one in the same format (a
+2,000-ticker universe for benchmarks, a private watch list); it is validated the same way.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
 
 UNIVERSE_CSV = Path(__file__).with_name("universe.csv")
+UNIVERSE_ENV = "CHINATECH_UNIVERSE"
 
 GROUPS = ("hstech", "adr", "us_bigtech", "us_index", "fx")
 EQUITY_GROUPS = ("hstech", "adr", "us_bigtech")
@@ -29,8 +35,23 @@ class UniverseError(ValueError):
     """The universe file is malformed; the message names the line."""
 
 
-def load_universe(path: Path | str = UNIVERSE_CSV) -> pl.DataFrame:
+def universe_path() -> Path:
+    """The universe file in force: ``$CHINATECH_UNIVERSE`` (relative paths: from the repository) or the packaged one."""
+    value = os.environ.get(UNIVERSE_ENV, "").strip()
+    if not value:
+        return UNIVERSE_CSV
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (Path(__file__).resolve().parents[1] / path).resolve()
+
+
+def load_universe(path: Path | str | None = None) -> pl.DataFrame:
     """Read and validate the universe file (unknown groups and duplicate tickers are errors)."""
+    path = universe_path() if path is None else path
+    if not Path(path).is_file():
+        raise UniverseError(f"universe file {path} does not exist (check {UNIVERSE_ENV})")
+    header = pl.read_csv(path, n_rows=0).columns
+    if header != list(SCHEMA):
+        raise UniverseError(f"{path}: columns {header}; expected exactly {list(SCHEMA)}")
     frame = pl.read_csv(path, schema=SCHEMA)
     dupes = frame.filter(pl.col("ticker").is_duplicated())["ticker"].unique().to_list()
     if dupes:
@@ -51,7 +72,7 @@ def select_tickers(universe: pl.DataFrame, tickers: list[str] | None) -> pl.Data
         return universe
     unknown = sorted(set(tickers) - set(universe["ticker"].to_list()))
     if unknown:
-        raise UniverseError(f"tickers not in the universe: {unknown} (add a line to {UNIVERSE_CSV.name})")
+        raise UniverseError(f"tickers not in the universe: {unknown} (add a line to {universe_path()})")
     return universe.filter(pl.col("ticker").is_in(tickers))
 
 

@@ -2,18 +2,30 @@
 
 Imported by the assets; it imports none of them. One way to write: a short-lived connection,
 one transaction, and the source mode of the file checked before anything is written.
+
+The location is one DuckDB file, or a DuckLake catalog (``ducklake:<catalog file>``, data as
+Parquet files under ``lake_data``): attached and ``USE``d, so the same SQL runs on both.
+DuckLake has no PRIMARY KEY / UNIQUE / CHECK constraints and no ``INSERT OR REPLACE``, so
+on a lake the tables are created without them and every ``upsert`` / ``replace_rows`` checks
+the same constraints (read from sql/schema) on the staged rows before writing: DELETE of
+the matching keys, then INSERT (docs/scaling.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import dagster as dg
@@ -25,6 +37,46 @@ REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
 DEFAULT_DATA_DIR = "data"
 MODES = ("live", "replay", "sample")
+LAKE_PREFIX = "ducklake:"
+LAKE_ALIAS = "wh"
+# DuckDB must never fetch an extension over the network: DuckLake is loaded by file path from
+# the duckdb-extension-ducklake wheel (same version as duckdb).
+NO_AUTOLOAD = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+def is_lake(location: str | Path) -> bool:
+    return str(location).startswith(LAKE_PREFIX)
+
+
+@lru_cache(maxsize=4)
+def extension_file(name: str) -> Path:
+    """The ``.duckdb_extension`` file shipped by the PyPI package ``duckdb-extension-<name>``."""
+    import importlib
+
+    package = f"duckdb_extension_{name}"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise RuntimeError(
+            f"DuckDB extension {name!r} is not installed: pip install duckdb-extension-{name}=={duckdb.__version__}"
+        ) from exc
+    found = sorted(Path(module.__file__).parent.rglob(f"{name}.duckdb_extension"))  # type: ignore[arg-type]
+    if not found:
+        raise RuntimeError(f"{package} holds no {name}.duckdb_extension file")
+    return found[0]
+
+
+def lake_catalog(location: str | Path) -> tuple[str, Path]:
+    """``ducklake:<file>`` or ``ducklake:sqlite:<file>`` -> (catalog kind, catalog file resolved)."""
+    spec = str(location)[len(LAKE_PREFIX) :]
+    kind = "duckdb"
+    if spec.startswith("sqlite:"):
+        kind, spec = "sqlite", spec[len("sqlite:") :]
+    return kind, repo_path(spec)
+
+
+def default_lake_data(catalog: Path) -> Path:
+    return catalog.with_name(catalog.name + ".files")
 
 
 def repo_path(value: str) -> Path:
@@ -54,8 +106,38 @@ class WarehouseLockedError(dg.Failure):
         super().__init__(description=message, allow_retries=False)
 
 
-def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 120.0) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting a bounded time while another process holds DuckDB's lock on it.
+def duckdb_config() -> dict[str, str]:
+    """DuckDB's memory limit (``CHINATECH_DUCKDB_MEMORY``, default 512MB): past it, joins and key checks spill to disk.
+
+    DuckDB's own default is 80% of RAM, which lets one large load take most of the machine.
+    """
+    return {"memory_limit": os.environ.get("CHINATECH_DUCKDB_MEMORY", "512MB")}
+
+
+def _open(location: str | Path, lake_data: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if not is_lake(location):
+        return duckdb.connect(str(location), read_only=read_only, config=duckdb_config())
+    kind, catalog = lake_catalog(location)
+    con = duckdb.connect(config={**NO_AUTOLOAD, **duckdb_config()})
+    try:
+        con.execute(f"LOAD '{extension_file('ducklake')}'")
+        if kind == "sqlite":
+            con.execute(f"LOAD '{extension_file('sqlite_scanner')}'")
+        data = repo_path(lake_data) if lake_data else default_lake_data(catalog)
+        options = [f"DATA_PATH '{data}/'"] + (["READ_ONLY"] if read_only else [])
+        target = f"ducklake:{'sqlite:' if kind == 'sqlite' else ''}{catalog}"
+        con.execute(f"ATTACH '{target}' AS {LAKE_ALIAS} ({', '.join(options)})")
+        con.execute(f"USE {LAKE_ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def connect_waiting(
+    file: Path | str, read_only: bool = False, wait_seconds: float = 120.0, lake_data: str = ""
+) -> duckdb.DuckDBPyConnection:
+    """Open the file (or attach the DuckLake catalog), waiting a bounded time while another process holds its lock.
 
     DuckDB lets one process write (and no other open the file meanwhile). Writers here hold
     connections for seconds, so waiting is enough; past ``wait_seconds`` the error names the
@@ -65,8 +147,8 @@ def connect_waiting(file: Path, read_only: bool = False, wait_seconds: float = 1
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(file), read_only=read_only)
-        except duckdb.IOException as exc:
+            return _open(file, lake_data, read_only)
+        except (duckdb.IOException, duckdb.BinderException) as exc:
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() >= deadline:
@@ -114,7 +196,8 @@ class WarehouseModeError(RuntimeError):
 def held_mode(con: duckdb.DuckDBPyConnection) -> str | None:
     """The source mode recorded in the file (None for a new, empty file)."""
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'meta' AND table_name = 'warehouse'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()"
+        " AND table_schema = 'meta' AND table_name = 'warehouse'"
     ).fetchone()
     if not exists or not exists[0]:
         return None
@@ -139,14 +222,36 @@ class WarehouseResource(dg.ConfigurableResource):
     """
 
     mode: str = Field(description="Source mode this run writes (live, replay, sample): the file must hold the same")
-    path: str = Field(default="", description="DuckDB file; empty = <data_dir>/<mode>.duckdb")
+    path: str = Field(
+        default="",
+        description="DuckDB file, or a DuckLake catalog as ducklake:<catalog file> (ducklake:sqlite:<file> for a"
+        " SQLite catalog); empty = <data_dir>/<mode>.duckdb",
+    )
+    lake_data: str = Field(
+        default="", description="DuckLake only: folder of the Parquet data files; empty = <catalog file>.files"
+    )
     data_dir: str = Field(default=DEFAULT_DATA_DIR, description="Folder of the default warehouse files")
     lock_wait_seconds: float = Field(
         default=120.0, description="How long a step waits for another process's lock on the file before failing"
     )
 
     @property
+    def lake(self) -> bool:
+        return is_lake(self.path)
+
+    @property
+    def location(self) -> str:
+        """What ``connect_waiting`` opens: the file, or ``ducklake:...`` with the catalog resolved."""
+        if self.lake:
+            kind, catalog = lake_catalog(self.path)
+            return f"{LAKE_PREFIX}{'sqlite:' if kind == 'sqlite' else ''}{catalog}"
+        return str(self.file)
+
+    @property
     def file(self) -> Path:
+        """The DuckDB file, or the catalog file of a DuckLake."""
+        if self.lake:
+            return lake_catalog(self.path)[1]
         if self.path:
             return repo_path(self.path)
         if self.mode not in MODES:
@@ -173,8 +278,8 @@ class WarehouseResource(dg.ConfigurableResource):
         if not self.file.exists():
             return
         try:
-            con = duckdb.connect(str(self.file), read_only=True)
-        except duckdb.IOException:
+            con = _open(self.location, self.lake_data, read_only=True)
+        except (duckdb.IOException, duckdb.BinderException):
             return  # another process writes right now; every write checks again under its own lock
         try:
             held = held_mode(con)
@@ -190,7 +295,9 @@ class WarehouseResource(dg.ConfigurableResource):
         if not read_only:
             self.check_writable()
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        con = connect_waiting(self.file, read_only=read_only, wait_seconds=self.lock_wait_seconds)
+        con = connect_waiting(
+            self.location, read_only=read_only, wait_seconds=self.lock_wait_seconds, lake_data=self.lake_data
+        )
         try:
             if not read_only:
                 held = held_mode(con)
@@ -211,9 +318,9 @@ class WarehouseResource(dg.ConfigurableResource):
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(
-                    "INSERT INTO meta.warehouse (source_mode, created_at, path) VALUES (?, ?, ?)"
-                    " ON CONFLICT DO NOTHING",
-                    [self.mode, datetime.now(UTC), str(self.file)],
+                    "INSERT INTO meta.warehouse (source_mode, created_at, path) SELECT ?, ?, ?"
+                    " WHERE NOT EXISTS (SELECT 1 FROM meta.warehouse)",
+                    [self.mode, datetime.now(UTC), self.location],
                 )
                 yield con
             except BaseException:
@@ -226,11 +333,118 @@ class WarehouseResource(dg.ConfigurableResource):
             return con.execute(sql, params or []).pl()
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table (sql/schema) and view (sql/views); all statements are idempotent."""
+@dataclass(frozen=True)
+class TableRules:
+    """A table's key and CHECK expressions as sql/schema declares them (DuckLake enforces neither)."""
+
+    key: tuple[str, ...]
+    checks: tuple[str, ...]
+
+
+def _sql_files(folder: str) -> list[Path]:
+    return sorted((SQL_DIR / folder).glob("*.sql"))
+
+
+def _key_markers(sql: str) -> dict[str, tuple[str, ...]]:
+    """Keys declared as ``-- key: a, b`` inside a CREATE TABLE (large tables: unique by the write path)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for table, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+\.\w+) \((.*?)\n\);", sql, flags=re.S):
+        found = re.search(r"--\s*key:\s*([\w ,]+?)\s*(?:\(|$)", body, flags=re.M)
+        if found:
+            out[table] = tuple(c.strip() for c in found.group(1).split(",") if c.strip())
+    return out
+
+
+@lru_cache(maxsize=1)
+def _reference() -> tuple[dict[str, TableRules], tuple[str, ...]]:
+    """Build sql/schema in memory once: per table its rules, and constraint-free DDL for a lake."""
+    con = duckdb.connect()
+    try:
+        markers: dict[str, tuple[str, ...]] = {}
+        for file in _sql_files("schema"):
+            text = file.read_text()
+            con.execute(text)
+            markers.update(_key_markers(text))
+        rules: dict[str, TableRules] = {}
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            " ORDER BY schema_name, table_name"
+        ).fetchall()
+        ddl = [
+            f"CREATE SCHEMA IF NOT EXISTS {s}"
+            for (s,) in con.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE database_name = current_database() AND NOT internal"
+                " ORDER BY schema_name"
+            ).fetchall()
+        ]
+        for schema, table in tables:
+            cons = con.execute(
+                "SELECT constraint_type, constraint_column_names, expression FROM duckdb_constraints()"
+                " WHERE schema_name = ? AND table_name = ? ORDER BY constraint_index",
+                [schema, table],
+            ).fetchall()
+            key = next((tuple(cols) for kind, cols, _ in cons if kind == "PRIMARY KEY"), ()) or markers.get(
+                f"{schema}.{table}", ()
+            )
+            checks = tuple(expr for kind, _, expr in cons if kind == "CHECK")
+            rules[f"{schema}.{table}"] = TableRules(key, checks)
+            cols = con.execute(
+                "SELECT column_name, data_type, is_nullable, column_default FROM duckdb_columns()"
+                " WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+                [schema, table],
+            ).fetchall()
+            parts = [
+                f'"{name}" {dtype}' + ("" if nullable else " NOT NULL") + (f" DEFAULT {default}" if default else "")
+                for name, dtype, nullable, default in cols
+            ]
+            ddl.append(f"CREATE TABLE IF NOT EXISTS {schema}.{table} ({', '.join(parts)})")
+        return rules, tuple(ddl)
+    finally:
+        con.close()
+
+
+def table_rules(table: str) -> TableRules:
+    return _reference()[0].get(table, TableRules((), ()))
+
+
+@lru_cache(maxsize=1)
+def schema_hash() -> str:
+    """A hash of every schema and view file: a connection skips the DDL when the file already has it."""
+    digest = hashlib.sha256()
     for folder in ("schema", "views"):
-        for file in sorted((SQL_DIR / folder).glob("*.sql")):
+        for file in _sql_files(folder):
+            digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def connection_is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table (sql/schema) and view (sql/views); all statements are idempotent.
+
+    Skipped when meta.schema_version already holds this code's version (on a DuckLake every
+    CREATE OR REPLACE would otherwise be a new catalog snapshot per connection).
+    """
+    version = schema_hash()
+    try:
+        row = con.execute("SELECT 1 FROM meta.schema_version WHERE version = ?", [version]).fetchone()
+        if row:
+            return
+    except (duckdb.CatalogException, duckdb.InvalidInputException):
+        pass  # a new file, or one made before schema versions were recorded
+    if connection_is_lake(con):
+        for statement in _reference()[1]:
+            con.execute(statement)
+    else:
+        for file in _sql_files("schema"):
             con.execute(file.read_text())
+    for file in _sql_files("views"):
+        con.execute(file.read_text())
+    con.execute("CREATE TABLE IF NOT EXISTS meta.schema_version (version VARCHAR NOT NULL, applied_at TIMESTAMPTZ)")
+    con.execute("INSERT INTO meta.schema_version VALUES (?, ?)", [version, datetime.now(UTC)])
 
 
 # Tests only (the SIGKILL case of the fault matrix): "<table>:<seconds>" holds the transaction
@@ -250,33 +464,158 @@ def _pause_for_tests(table: str, rows: int) -> None:
         time.sleep(float(seconds))
 
 
-def _insert(con: duckdb.DuckDBPyConnection, verb: str, table: str, frame: pl.DataFrame) -> int:
+class ConstraintViolation(duckdb.ConstraintException):
+    """A staged frame breaks a key or CHECK of sql/schema on a DuckLake (which enforces neither)."""
+
+
+def has_primary_key(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the table in this file has a PRIMARY KEY (files made before a key moved to the write path do)."""
+    schema, name = table.split(".", 1)
+    row = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
+        " AND schema_name = ? AND table_name = ? AND constraint_type = 'PRIMARY KEY'",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existing: bool, checks: bool = True) -> None:
+    """The table's key (and, where the database does not enforce them, its CHECKs) on the registered frame."""
+    rules = table_rules(table)
+    if checks and rules.checks:  # every CHECK in one scan of the staged rows
+        counts = ", ".join(f"count(*) FILTER (WHERE NOT coalesce(({expr}), true))" for expr in rules.checks)
+        bad = con.execute(f"SELECT {counts} FROM {view}").fetchone() or ()
+        for expr, n in zip(rules.checks, bad, strict=True):
+            if n:
+                raise ConstraintViolation(f"{table}: {n} row(s) break CHECK({expr}); nothing written")
+    if not rules.key:
+        return
+    key = ", ".join(f'"{c}"' for c in rules.key)
+    (dupes,) = con.execute(  # type: ignore[misc]
+        f"SELECT count(*) FROM (SELECT {key} FROM {view} GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()
+    if dupes:
+        raise ConstraintViolation(f"{table}: {dupes} duplicate key(s) ({key}) in the staged rows; nothing written")
+    if check_existing:
+        (clash,) = con.execute(  # type: ignore[misc]
+            f"SELECT count(*) FROM (SELECT {key} FROM {view} INTERSECT SELECT {key} FROM {table})"
+        ).fetchone()
+        if clash:
+            raise ConstraintViolation(f"{table}: {clash} staged key(s) ({key}) already held; nothing written")
+
+
+class Staging:
+    """Staged rows as Parquet files in a private temp folder, written batch by batch.
+
+    A load of any size then needs memory for one batch, and is still published in one short
+    transaction (``upsert`` / ``replace_rows`` take a ``Staged`` like a frame), so the warehouse
+    lock is held for the publish only, never while fetching.
+    """
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="chinatech-stage-"))
+        self._parts: dict[str, list[Path]] = {}
+        self._rows: dict[str, int] = {}
+
+    def add(self, name: str, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        parts = self._parts.setdefault(name, [])
+        path = self.dir / f"{name}-{len(parts):05d}.parquet"
+        frame.write_parquet(path, compression="lz4", statistics=False)
+        parts.append(path)
+        self._rows[name] = self._rows.get(name, 0) + frame.height
+
+    def get(self, name: str) -> Staged:
+        return Staged(tuple(self._parts.get(name, ())), self._rows.get(name, 0))
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The Parquet files of one staged table (``Staging.get``)."""
+
+    files: tuple[Path, ...]
+    height: int
+
+    def is_empty(self) -> bool:
+        return self.height == 0
+
+
+Rows = pl.DataFrame | Staged
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, rows: Rows) -> None:
+    if isinstance(rows, Staged):
+        files = ", ".join(f"'{f}'" for f in rows.files)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}])")
+    else:
+        con.register(name, rows.to_arrow())
+
+
+def _unregister(con: duckdb.DuckDBPyConnection, name: str, rows: Rows) -> None:
+    if isinstance(rows, Staged):
+        con.execute(f"DROP VIEW IF EXISTS {name}")
+    else:
+        con.unregister(name)
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
+    """Insert or replace ``frame`` (a frame or staged Parquet files) into ``table`` by primary key, by name.
+
+    A DuckLake has no keys: the rows holding the staged keys are deleted, then all are inserted.
+    """
     if frame.is_empty():
         return 0
-    con.register("_frame", frame.to_arrow())
+    _register(con, "_upsert_frame", frame)
     try:
-        con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _frame")
+        lake = connection_is_lake(con)
+        if lake or not has_primary_key(con, table):
+            # no index to replace by: check the key (and on a lake the CHECKs) on the staged rows,
+            # then delete the rows holding those keys and insert
+            _enforce(con, table, "_upsert_frame", check_existing=False, checks=lake)
+            key = table_rules(table).key
+            if key:
+                cols = ", ".join(f'"{c}"' for c in key)
+                con.execute(f"DELETE FROM {table} WHERE ({cols}) IN (SELECT ({cols}) FROM _upsert_frame)")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _upsert_frame")
+        else:
+            con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
     finally:
-        con.unregister("_frame")
+        _unregister(con, "_upsert_frame", frame)
     _pause_for_tests(table, frame.height)
     return frame.height
-
-
-def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Insert or replace ``frame`` into ``table`` by primary key, matching columns by name."""
-    return _insert(con, "INSERT OR REPLACE", table, frame)
 
 
 def replace_rows(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    frame: pl.DataFrame,
+    frame: Rows,
     where: str,
     params: Sequence[object] = (),
 ) -> int:
-    """Delete the rows matching ``where`` and insert ``frame``: a partition swap."""
+    """Delete the rows matching ``where`` and insert ``frame`` (a frame or staged files): a partition swap."""
     con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
-    return _insert(con, "INSERT", table, frame)
+    if frame.is_empty():
+        return 0
+    _register(con, "_replace_frame", frame)
+    try:
+        lake = connection_is_lake(con)
+        if lake or not has_primary_key(con, table):
+            _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true", checks=lake)
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
+    finally:
+        _unregister(con, "_replace_frame", frame)
+    _pause_for_tests(table, frame.height)
+    return frame.height
 
 
 def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | None) -> dict[str, object]:
@@ -289,15 +628,18 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
 
 
 def change_counts(
-    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, keys: list[str], columns: list[str]
+    con: duckdb.DuckDBPyConnection, table: str, frame: Rows, keys: list[str], columns: list[str]
 ) -> dict[str, int]:
-    """How a write of ``frame`` will change ``table``: rows inserted, updated and unchanged (by key).
+    """How a write of ``frame`` (a frame or staged files) will change ``table``: rows inserted, updated, unchanged.
 
     Run inside the publishing transaction before the write, so the counts describe that write.
     """
     if frame.is_empty():
         return {"inserted": 0, "updated": 0, "unchanged": 0}
-    con.register("_staged", frame.select(*keys, *columns).to_arrow())
+    (empty,) = con.execute(f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)").fetchone()  # type: ignore[misc]
+    if empty:  # a first load: every row is new, no join of millions of rows needed
+        return {"inserted": frame.height, "updated": 0, "unchanged": 0}
+    _register(con, "_staged", frame)
     try:
         on = " AND ".join(f"s.{k} = t.{k}" for k in keys)
         differs = " OR ".join(f"s.{c} IS DISTINCT FROM t.{c}" for c in columns) or "false"
@@ -308,5 +650,5 @@ def change_counts(
             f" FROM _staged s LEFT JOIN {table} t ON {on}"
         ).fetchone()  # type: ignore[misc]
     finally:
-        con.unregister("_staged")
+        _unregister(con, "_staged", frame)
     return {"inserted": inserted, "updated": updated, "unchanged": unchanged}

@@ -17,12 +17,18 @@ from pathlib import Path
 import duckdb
 
 from assets.publish import reader_file
-from assets.warehouse import WarehouseLockedError, connect_waiting
-from orchestration.resources import lock_wait_seconds, warehouse_file
+from assets.warehouse import WarehouseLockedError, connect_waiting, is_lake
+from orchestration.resources import lock_wait_seconds, warehouse_file, warehouse_location
 
 
-def reading_target() -> Path | None:
-    """The file a reader opens: the warehouse's snapshot, else (saying so) the live file; None if neither."""
+def reading_target() -> Path | str | None:
+    """The file a reader opens: the warehouse's snapshot, else (saying so) the live file; None if neither.
+
+    A DuckLake is read directly: its readers see the last committed snapshot, never a write in progress.
+    """
+    if is_lake(warehouse_location()):
+        print(f"-- {warehouse_location()} (DuckLake: the last committed snapshot)", file=sys.stderr)
+        return warehouse_location()
     warehouse = warehouse_file()
     snapshot = warehouse if warehouse.name.endswith(".read.duckdb") else reader_file(warehouse)
     if snapshot.exists():
@@ -53,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         return 1
     try:
-        with connect_waiting(path, read_only=True, wait_seconds=lock_wait_seconds()) as con:
+        lake_data = os.environ.get("CHINATECH_LAKE_DATA", "")
+        with connect_waiting(path, read_only=True, wait_seconds=lock_wait_seconds(), lake_data=lake_data) as con:
             con.sql(sql).show(max_width=200, max_rows=100)
     except duckdb.Error as exc:
         print(f"SQL error: {str(exc).splitlines()[0]}", file=sys.stderr)

@@ -9,7 +9,15 @@ import dagster as dg
 
 from assets.scope import RunScope
 from assets.sources.resource import DEFAULT_REPLAY_DIR, SourceResource
-from assets.warehouse import DEFAULT_DATA_DIR, MODES, WarehouseResource, default_warehouse, repo_path
+from assets.warehouse import (
+    DEFAULT_DATA_DIR,
+    MODES,
+    WarehouseResource,
+    default_warehouse,
+    is_lake,
+    lake_catalog,
+    repo_path,
+)
 
 
 def setting(name: str, default: str) -> str | dg.EnvVar:
@@ -51,6 +59,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             mode=setting("CHINATECH_SOURCE", "live"),
             path=setting("CHINATECH_WAREHOUSE", ""),
             data_dir=setting("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
+            lake_data=setting("CHINATECH_LAKE_DATA", ""),
             lock_wait_seconds=lock_wait_seconds(),
         ),
         # set per run in the launchpad (resources: scope: config: tickers, full_refresh, as_of)
@@ -64,13 +73,24 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     }
 
 
+def warehouse_location() -> str:
+    """What the CLIs open: the warehouse file, or ``ducklake:<catalog>`` (with CHINATECH_LAKE_DATA)."""
+    explicit = os.environ.get("CHINATECH_WAREHOUSE", "")
+    if is_lake(explicit):
+        return explicit
+    return str(warehouse_file())
+
+
 def warehouse_file(mode: str | None = None) -> Path:
     """The warehouse file the settings point at (what the CLIs run, query and rebuild).
 
     CHINATECH_WAREHOUSE if set, else data/<mode or CHINATECH_SOURCE>.duckdb. With neither set, a reader
     (``make query``) gets the newest existing mode file, so `make demo` then `make query` works.
+    A DuckLake's path is its catalog file.
     """
     explicit = os.environ.get("CHINATECH_WAREHOUSE")
+    if explicit and is_lake(explicit):
+        return lake_catalog(explicit)[1]
     if explicit:
         return repo_path(explicit)
     data_dir = os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR)

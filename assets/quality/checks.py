@@ -9,7 +9,7 @@ become the asset's check results (declared with ``suite_specs``) and rows of dq.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 import dagster as dg
@@ -18,6 +18,44 @@ import polars as pl
 from assets.quality.gx import Outcome, load_suite, validate
 
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
+
+
+def asset_with_checks(
+    *,
+    key: dg.AssetKey,
+    check_specs: list[dg.AssetCheckSpec],
+    group_name: str,
+    kinds: set[str],
+    description: str,
+    deps: Iterable[dg.AssetKey] = (),
+    pool: str | None = None,
+    retry_policy: dg.RetryPolicy | None = None,
+    freshness_policy: dg.FreshnessPolicy | None = None,
+    automation_condition: dg.AutomationCondition | None = None,
+) -> Callable:
+    """``@dg.asset`` whose checks a run may leave out (``AssetSelection.without_checks()``).
+
+    A one-asset ``multi_asset`` with ``can_subset``: a plain asset cannot be run without its
+    checks. ``audit`` and ``only_selected`` then skip what was not selected.
+    """
+    return dg.multi_asset(
+        name=key.to_python_identifier(),
+        specs=[
+            dg.AssetSpec(
+                key,
+                deps=list(deps),
+                group_name=group_name,
+                kinds=kinds,
+                description=description,
+                freshness_policy=freshness_policy,
+                automation_condition=automation_condition,
+            )
+        ],
+        check_specs=check_specs,
+        pool=pool,
+        retry_policy=retry_policy,
+        can_subset=True,
+    )
 
 
 def suite_specs(asset_key: dg.AssetKey, suite: str) -> list[dg.AssetCheckSpec]:
@@ -33,9 +71,73 @@ def suite_specs(asset_key: dg.AssetKey, suite: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def audit(suite: str, frames: pl.DataFrame | dict[str, pl.DataFrame], today: date | None = None) -> list[Outcome]:
-    """Run ``suite`` on the staged rows (and their profiles) before anything is published."""
-    return validate(frames, load_suite(suite), today=today)
+Frame = pl.DataFrame | Callable[[], pl.DataFrame]
+
+
+def selected_check_names(context: dg.AssetExecutionContext | None, asset_key: dg.AssetKey | None) -> set[str] | None:
+    """Names of this asset's checks the run selected (None: no context, so all of them)."""
+    if context is None or asset_key is None:
+        return None
+    return {k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+
+
+def audit(
+    suite: str,
+    frames: Frame | dict[str, Frame],
+    today: date | None = None,
+    *,
+    context: dg.AssetExecutionContext | None = None,
+    asset_key: dg.AssetKey | None = None,
+) -> list[Outcome]:
+    """Run ``suite`` on the staged rows (and their profiles) before anything is published.
+
+    With ``context``, only the expectations whose checks the run selected run (a run without
+    checks imports no great-expectations at all); a frame given as a function is built only
+    when an expectation needs it.
+    """
+    expectations = load_suite(suite)
+    wanted = selected_check_names(context, asset_key)
+    if wanted is not None:
+        expectations = [e for e in expectations if e.name in wanted]
+    if not expectations:
+        return []
+    named = frames if isinstance(frames, dict) else {"rows": frames}
+    needed = {e.on for e in expectations}
+    built = {name: (f() if callable(f) else f) for name, f in named.items() if name in needed}
+    return validate(built, expectations, today=today)
+
+
+def audit_columns(suite: str, on: str = "rows") -> set[str] | None:
+    """Columns the suite's expectations on frame ``on`` read (keep just these of a large load for ``audit``).
+
+    None means every column (an expectation with a row condition may read any).
+    """
+    cols: set[str] = set()
+    for exp in load_suite(suite):
+        if exp.on != on:
+            continue
+        if "row_condition" in exp.kwargs:
+            return None
+        for key, value in exp.kwargs.items():
+            if key.startswith("column"):
+                cols.update([value] if isinstance(value, str) else value)
+        cols.update(exp.ids)
+    return cols
+
+
+def keep_columns(frame: pl.DataFrame, columns: set[str] | None) -> pl.DataFrame:
+    """``frame`` cut to ``columns`` (``audit_columns``), text as categories (a 12 M-row ticker column costs
+    50 MB instead of 300); None keeps all."""
+    kept = frame if columns is None else frame.select([c for c in frame.columns if c in columns])
+    return kept.with_columns(pl.col(c).cast(pl.Categorical) for c, t in kept.schema.items() if t == pl.String)
+
+
+def only_selected(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
+    """Drop results of checks the run did not select (Dagster refuses results it did not ask for)."""
+    keys = context.selected_asset_check_keys
+    names = {(k.asset_key, k.name) for k in keys}
+    own = {k.name for k in keys if k.asset_key == context.asset_key} if len(context.assets_def.keys) == 1 else set()
+    return [r for r in results if (r.asset_key, r.check_name) in names or (r.asset_key is None and r.check_name in own)]
 
 
 def _offending_md(outcome: Outcome) -> str:

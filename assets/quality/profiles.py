@@ -101,26 +101,33 @@ def returns_profile(
     if history.is_empty() or staged.is_empty():
         return pl.DataFrame(schema=schema)
     ret = (
-        history.select("ticker", "trade_date", "adj_close", "dividend", "split_ratio")
+        history.lazy()
+        .select("ticker", "trade_date", "adj_close", "dividend", "split_ratio")
         .filter(pl.col("adj_close") > 0)
         .unique(["ticker", "trade_date"], keep="last")
         .sort("ticker", "trade_date")
         .with_columns((pl.col("adj_close").log() - pl.col("adj_close").log().shift(1).over("ticker")).alias("r"))
-        .with_columns(
-            ((pl.col("r") - pl.col("r").median().over("ticker")).abs().median().over("ticker") * 1.4826).alias("sigma"),
-            pl.len().over("ticker").alias("n"),
-        )
+        .collect()
     )
     keys = staged.select("ticker", "trade_date").unique()
-    return (
-        ret.join(keys, on=["ticker", "trade_date"], how="semi")
-        .filter(
-            (pl.col("n") >= min_rows)
-            & (pl.col("r").abs() > news_floor)
-            & pl.col("split_ratio").is_null()
-            & (pl.col("dividend").fill_null(0) == 0)
-            & (pl.col("sigma") > 0)
+    # moves beyond the floor on staged dates with no action: usually none, so the robust scale
+    # (two medians per ticker over the whole history) is computed only for their tickers
+    moves = ret.join(keys, on=["ticker", "trade_date"], how="semi").filter(
+        (pl.col("r").abs() > news_floor) & pl.col("split_ratio").is_null() & (pl.col("dividend").fill_null(0) == 0)
+    )
+    if moves.is_empty():
+        return pl.DataFrame(schema=schema)
+    scale = (
+        ret.join(moves.select("ticker").unique(), on="ticker", how="semi")
+        .group_by("ticker")
+        .agg(
+            ((pl.col("r") - pl.col("r").median()).abs().median() * 1.4826).alias("sigma"),
+            pl.len().alias("n"),
         )
+    )
+    return (
+        moves.join(scale, on="ticker", how="left")
+        .filter((pl.col("n") >= min_rows) & (pl.col("sigma") > 0))
         .select(
             "ticker",
             "trade_date",
@@ -131,6 +138,27 @@ def returns_profile(
         .cast(schema)  # type: ignore[arg-type]
         .sort("ticker", "trade_date")
     )
+
+
+def tickers_with_moves(history: pl.DataFrame, staged: pl.DataFrame, news_floor: float = 0.25) -> list[str]:
+    """Tickers with a staged move beyond ``news_floor`` and no action: the only ones ``returns_profile`` can list.
+
+    ``history`` needs only the held rows from the last one before each ticker's first staged
+    date (the previous close), so a daily load need not read whole histories to find none.
+    """
+    if staged.is_empty():
+        return []
+    after = (
+        pl.concat([history.select(staged.columns), staged])
+        .filter(pl.col("adj_close") > 0)
+        .unique(["ticker", "trade_date"], keep="last")
+        .sort("ticker", "trade_date")
+        .with_columns((pl.col("adj_close").log() - pl.col("adj_close").log().shift(1).over("ticker")).alias("r"))
+    )
+    moves = after.join(staged.select("ticker", "trade_date"), on=["ticker", "trade_date"], how="semi").filter(
+        (pl.col("r").abs() > news_floor) & pl.col("split_ratio").is_null() & (pl.col("dividend").fill_null(0) == 0)
+    )
+    return sorted(moves["ticker"].unique().to_list())
 
 
 def recency_profile(frame: pl.DataFrame, key: str, date_col: str, as_of: date) -> pl.DataFrame:

@@ -442,6 +442,33 @@ def _sessions(name: str, start: date, end: date) -> pl.Series | None:
     return pl.Series("session", cal.sessions.to_numpy()).cast(pl.Date)
 
 
+def _tickers_missing_sessions(dates: pl.DataFrame, spans: pl.DataFrame, frames: list[pl.DataFrame]) -> pl.Series:
+    """Tickers with fewer rows on sessions than sessions between their first and last row.
+
+    Only they can have a gap, so only they go through the session-by-session comparison (a
+    ticker x session cross join): the same result for a fraction of the work.
+    """
+    expected = []
+    for frame in frames:
+        name = frame["calendar"][0]
+        part = spans.filter(pl.col("calendar") == name)
+        sessions = frame["session"]
+        count = sessions.search_sorted(part["hi"], side="right") - sessions.search_sorted(part["lo"], side="left")
+        expected.append(part.select("ticker", pl.Series("expected", count, dtype=pl.Int64)))
+    sessions = pl.concat([f.select("calendar", pl.col("session").alias("trade_date")) for f in frames])
+    held = (
+        dates.join(spans.select("ticker", "calendar"), on="ticker")
+        .join(sessions, on=["calendar", "trade_date"], how="semi")
+        .group_by("ticker")
+        .agg(pl.len().cast(pl.Int64).alias("held"))
+    )
+    return (
+        pl.concat(expected)
+        .join(held, on="ticker", how="left")
+        .filter(pl.col("expected") > pl.col("held").fill_null(0))["ticker"]
+    )
+
+
 def gap(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame:
     """Runs of consecutive missing exchange sessions between a ticker's first and last row.
 
@@ -474,6 +501,7 @@ def gap(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | None = None
         )
     if not frames:
         return _empty()
+    spans = spans.filter(pl.col("ticker").is_in(_tickers_missing_sessions(dates, spans, frames).implode()))
     missing = (
         spans.join(pl.concat(frames), on="calendar")
         .filter(pl.col("session").is_between(pl.col("lo"), pl.col("hi")))

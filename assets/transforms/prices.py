@@ -207,6 +207,68 @@ def normalize_history(
     return _finish_raw(out, ticker, source, shape, tz=tz, name=name, has_adj="Adj Close" in present)
 
 
+def normalize_history_many(
+    frame: pl.DataFrame,
+    source: str,
+    *,
+    tz: str | None = None,
+    starts: dict[str, date | None] | None = None,
+    shape: str = "history",
+) -> pl.DataFrame:
+    """``normalize_history`` for many tickers' files of one header and time zone at once.
+
+    ``frame`` is their rows as text with a ``ticker`` column. ``starts`` drops rows more than a
+    day before each ticker's load window before any parsing (the exact clip is the adapter's).
+    Any problem raises SourceError: callers fall back to ``normalize_history`` per file, which
+    names the ticker and the file.
+    """
+    columns = [c for c in frame.columns if c != "ticker"]
+    date_col = next((c for c in _DATE_COLUMNS if c in columns), None)
+    if date_col is None:
+        raise SourceError("(bulk)", f"schema drift: no Date/Datetime column; columns are {columns}")
+    _check_columns("(bulk)", "bulk read", columns)
+    bounded = {t: s - timedelta(days=1) for t, s in (starts or {}).items() if s is not None}
+    if bounded:
+        lim = pl.DataFrame(
+            {"ticker": list(bounded), "_start": list(bounded.values())}, schema={"ticker": pl.String, "_start": pl.Date}
+        )
+        written = pl.col(date_col).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        frame = (
+            frame.join(lim, on="ticker", how="left", maintain_order="left")
+            .filter(pl.col("_start").is_null() | written.is_null() | (written >= pl.col("_start")))
+            .drop("_start")
+        )
+    present = {k: v for k, v in _COLUMNS.items() if k in columns}
+    out = frame.select(
+        "ticker",
+        pl.col(date_col).cast(pl.String).alias("source_date"),
+        *[pl.col(k).cast(pl.Float64, strict=False).alias(v) for k, v in present.items()],
+    )
+    for col in _VALUES:
+        if col not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
+    if "Adj Close" in present:
+        out = out.with_columns(
+            pl.when(pl.col("adj_close").is_null() & pl.col("close").is_not_null())
+            .then(float("nan"))
+            .otherwise(pl.col("adj_close"))
+            .alias("adj_close")
+        )
+    parsed = out.with_columns(pl.lit(source).alias("source"), pl.lit(shape).alias("shape"))
+    # yfinance's own stamp format first (one parse instead of three); the general rule otherwise
+    fast = _fast_trade_date(parsed["source_date"], tz)
+    parsed = parsed.with_columns(
+        fast.alias("trade_date") if fast is not None else _trade_date(pl.col("source_date"), tz).alias("trade_date")
+    )
+    if parsed["trade_date"].null_count():
+        raise SourceError("(bulk)", "rows with unparseable dates")
+    return (
+        parsed.select(list(RAW_PRICES_SCHEMA))
+        .cast(RAW_PRICES_SCHEMA)  # type: ignore[arg-type]
+        .sort("ticker", "trade_date", maintain_order=True)  # stable: file order kept within a date
+    )
+
+
 def normalize_download(frame: pl.DataFrame, source: str, *, name: str = "download") -> pl.DataFrame:
     """A ``yfinance.download()`` frame in long form (ticker, field, Date, value) -> raw rows.
 
@@ -295,6 +357,16 @@ def _trade_date(stamp: pl.Expr, tz: str | None) -> pl.Expr:
     return pl.when(has_offset).then(instant.dt.convert_time_zone(tz).dt.date()).otherwise(as_written)
 
 
+def _fast_trade_date(stamps: pl.Series, tz: str | None) -> pl.Series | None:
+    """``_trade_date`` for a column that is all ``YYYY-MM-DD HH:MM:SS+HH:MM`` (what history() writes), else None."""
+    if tz is None or stamps.is_empty():
+        return None
+    instant = stamps.str.to_datetime("%Y-%m-%d %H:%M:%S%:z", strict=False, time_zone="UTC")
+    if instant.null_count():
+        return None
+    return instant.dt.convert_time_zone(tz).dt.date()
+
+
 def _finish_raw(
     out: pl.DataFrame, ticker: str, source: str, shape: str, *, tz: str | None, name: str, has_adj: bool
 ) -> pl.DataFrame:
@@ -356,6 +428,19 @@ def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """
     if raw.is_empty():
         return raw, _empty(REJECTED_SCHEMA)
+    dup = pl.struct(list(_KEY)).is_duplicated()
+    if not raw.select(dup.any()).item():  # the usual case: nothing to resolve, no per-version grouping
+        return raw.select(list(RAW_PRICES_SCHEMA)), _empty(REJECTED_SCHEMA)
+    # only keys written more than once need the versions logic; the others pass as they are
+    flagged = raw.with_row_index("_at").with_columns(dup.alias("_dup"))
+    single = flagged.filter(~pl.col("_dup"))
+    kept_dupes, conflicts = _resolve_versions(flagged.filter(pl.col("_dup")).drop("_dup"))
+    kept = pl.concat([single.drop("_dup"), kept_dupes]).sort("_at").drop("_at")
+    return kept.select(list(RAW_PRICES_SCHEMA)), conflicts
+
+
+def _resolve_versions(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``resolve_duplicates`` on rows whose keys all occur more than once (``_at``: original position)."""
     idx = "_pos"
     numbered = raw.with_row_index(idx)
     # one row per distinct version of a key, at the position of its last occurrence
@@ -367,7 +452,7 @@ def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     kept = numbered.filter(pl.col(idx).is_in(kept_ids.implode())).sort(idx).drop(idx)
     dropped = versions.filter((pl.col("_n") > 1) & ~pl.col(idx).is_in(kept_ids.implode()))
     if dropped.is_empty():
-        return kept.select(list(RAW_PRICES_SCHEMA)), _empty(REJECTED_SCHEMA)
+        return kept, _empty(REJECTED_SCHEMA)
     keeper = versions.filter(pl.col(idx).is_in(kept_ids.implode())).select(
         *_KEY, pl.struct("source_date", "close").alias("kept")
     )
@@ -391,7 +476,7 @@ def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .select(list(REJECTED_SCHEMA))
         .sort("ticker", "trade_date", "source", "shape")
     )
-    return kept.select(list(RAW_PRICES_SCHEMA)), conflicts
+    return kept, conflicts
 
 
 def conflict_anomalies(conflicts: pl.DataFrame) -> pl.DataFrame:
@@ -485,7 +570,8 @@ def build_core(
     raw, conflicts = resolve_duplicates(raw.select(list(RAW_PRICES_SCHEMA)))
     calendar = pl.col("calendar") if "calendar" in universe.columns else pl.lit(None, dtype=pl.String)
     info = universe.select("ticker", "currency", "group", calendar.cast(pl.String).alias("calendar"))
-    rows = raw.join(info, on="ticker", how="left").with_columns(_row_json().struct.json_encode().alias("row_json"))
+    raw = raw.with_row_index("_row")
+    rows = raw.join(info, on="ticker", how="left")
     days = calendar_days(rows.filter(pl.col("calendar").is_not_null()))
     rows = rows.join(days, on=["calendar", "trade_date"], how="left").with_columns(
         pl.col("_weekend").fill_null(False),
@@ -520,7 +606,13 @@ def build_core(
         .otherwise(None)
     )
     rows = rows.with_columns(reason.alias("reason"))
-    rejected = pl.concat([rows.filter(pl.col("reason").is_not_null()).select(list(REJECTED_SCHEMA)), conflicts]).sort(
+    # the row as given, encoded only for the rows that need it (JSON of every row costs seconds at scale)
+    bad = rows.filter(pl.col("reason").is_not_null())
+    given = raw.join(bad.select("_row"), on="_row", how="semi").select(
+        "_row", _row_json().struct.json_encode().alias("row_json")
+    )
+    bad = bad.join(given, on="_row", how="left")
+    rejected = pl.concat([bad.select(list(REJECTED_SCHEMA)), conflicts]).sort(
         "ticker", "trade_date", "source", "shape", "reason"
     )
     good = rows.filter(pl.col("reason").is_null())

@@ -16,8 +16,9 @@ CREATE TABLE IF NOT EXISTS raw.prices_daily (
     dividends     DOUBLE,
     stock_splits  DOUBLE,
     fetched_at    TIMESTAMPTZ NOT NULL,
-    load_id       VARCHAR NOT NULL,
-    PRIMARY KEY (ticker, source, shape, trade_date)
+    load_id       VARCHAR NOT NULL
+    -- key: ticker, source, shape, trade_date
+    -- (unique by the write path, assets/warehouse.py: an index over 12 M keys would hold GBs in memory)
 );
 
 -- One row per (ticker, exchange-local trade date). Every price is split-adjusted (Yahoo serves
@@ -43,7 +44,7 @@ CREATE TABLE IF NOT EXISTS core.prices_daily (
     source       VARCHAR NOT NULL CHECK (source IN ('live', 'replay', 'sample')),
     load_id      VARCHAR NOT NULL,
     loaded_at    TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (ticker, trade_date),
+    -- key: ticker, trade_date (unique by the write path, like raw.prices_daily)
     CHECK (high IS NULL OR low IS NULL OR high >= low),
     CHECK (high IS NULL OR (high >= close AND (open IS NULL OR high >= open))),
     CHECK (low IS NULL OR (low <= close AND (open IS NULL OR low <= open)))

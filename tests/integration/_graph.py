@@ -83,9 +83,10 @@ ALL_ASSET_KEYS = {
 
 
 def materialize(
-    warehouse: Path,
+    warehouse: Path | str,
     source: SourceResource,
     *,
+    lake_data: str = "",
     selection: Any = None,
     tickers: list[str] | tuple[str, ...] = (),
     full_refresh: bool = False,
@@ -93,13 +94,16 @@ def materialize(
     raise_on_error: bool = False,
     lock_wait_seconds: float = 120.0,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``selection`` (default: every asset and check) with explicit resources, in process."""
+    """Materialize ``selection`` (default: every asset and check) with explicit resources, in process.
+
+    ``warehouse`` is a DuckDB file or ``ducklake:<catalog>`` (data files under ``lake_data``).
+    """
     return dg.materialize(
         [*ASSETS, *CHECKS],
         selection=selection,
         resources={
             "warehouse": WarehouseResource(
-                mode=source.source, path=str(warehouse), lock_wait_seconds=lock_wait_seconds
+                mode=source.source, path=str(warehouse), lock_wait_seconds=lock_wait_seconds, lake_data=lake_data
             ),
             "source": source,
             "scope": RunScope(tickers=list(tickers), full_refresh=full_refresh, as_of=as_of),
