@@ -30,9 +30,10 @@ run: install
 	$(BIN)/python -m orchestration.run
 
 ## the whole test suite (CI runs this)
+# two workers (CI has two cores); whole files per worker, so each file's fixtures are built once
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

@@ -1024,6 +1024,18 @@ SQL_BUILDERS = {
     ("assets/marts.py", "hstech_basket"),
     ("assets/report.py", "_inputs"),
     ("orchestration/cookbook.py", "run"),
+    # the batched price write path: column-name constants and the staged Parquet files it wrote
+    # itself; tickers go in as parameters ($1/$2 ranges, list_contains(?))
+    ("assets/prices.py", "price_anomalies"),
+    ("assets/prices.py", "prices_daily"),
+    ("assets/prices.py", "rows_removed"),
+    ("assets/prices.py", "staged_returns"),
+    ("assets/warehouse.py", "_enforce"),
+    ("assets/warehouse.py", "_open"),
+    ("assets/warehouse.py", "_reference"),
+    ("assets/warehouse.py", "_register"),
+    ("assets/warehouse.py", "_unregister"),
+    ("assets/warehouse.py", "upsert"),
 }
 SQL_CALLS = {"execute", "executemany", "sql", "query"}
 HELPER_LITERALS = {"upsert": (1,), "replace_rows": (1, 3), "table_summary": (1, 2)}
