@@ -569,3 +569,98 @@ def detect_anomalies(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules 
         no_data(prices, universe),
     ]
     return pl.concat([_empty(), *parts]).sort("ticker", "trade_date", "kind", nulls_last=False, maintain_order=True)
+
+
+# ------------------------------------------------------------------ incremental loads
+
+# Calendar days of history read before a ticker's first new date for ``recent_anomalies``:
+# about 80 sessions, several times what the rules' windows need, so a stale run reaching
+# back across the edge is usually seen whole. Never a matter of correctness: a window too
+# short for a ticker sends it to the whole-history path.
+LOOKBACK_DAYS = 120
+
+
+def window_margins(rules: Rules | None = None) -> tuple[int, int]:
+    """(edge, need) in rows: a window's first ``edge`` rows may differ from the whole history
+    (no close before them, split actions just outside), and a window must hold ``need`` rows
+    before the first new date to judge a ticker on its own.
+
+    A split action's jump is looked for ``action_window`` (w) rows either side and the nearest
+    earlier action wins a shared jump, so split flags are exact from row 3w + 1 on; the unit
+    rules need a stretch longer than ``reversion_window`` before the rows the new dates can
+    touch (from 2w rows before the first new one).
+    """
+    rules = _rules(rules)
+    w = int(rules["split"].get("action_window", 0))
+    edge = 3 * w + 3
+    return edge, edge + int(rules["unit_error"]["reversion_window"]) + 2 * w + 2
+
+
+def recent_anomalies(
+    window: pl.DataFrame,
+    first_new: pl.DataFrame,
+    universe: pl.DataFrame,
+    rules: Rules | None = None,
+    switched: list[str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Anomalies of tickers that got new dates, judged from a window of their recent rows.
+
+    ``window`` holds each ticker's rows from some look-back before its first new date
+    (``first_new``: ticker, first_new) on; rows before that date are unchanged since the
+    anomalies on record were found, which ``switched`` lists the unit-switch tickers of.
+    Returns ``(found, since)``: per ticker judged here, ``since`` is the date from which its
+    anomalies are replaced by ``found`` (exactly what the whole-history rules give there);
+    the ones before it are what the whole history gives too. Tickers of ``first_new`` left
+    out of ``since`` need the whole history: a unit level change in the window or on record
+    (``unit_switch`` compares every row with the latest scale), a window without ``need`` rows
+    before the first new date, or a stale run reaching back to the window's edge.
+
+    Why a window is enough otherwise: split flags and jumps change only from 2w rows before
+    the first new row, unreported splits and gaps from the row before it, a stale run from
+    the start of the run holding the last old row; with no level change in the window (and
+    none on record) the levels are flat over more than the reversion window before the
+    first new row, so no unit error or switch can start or end earlier.
+    """
+    rules = _rules(rules)
+    edge, need = window_margins(rules)
+    w = int(rules["split"].get("action_window", 0))
+    empty_since = pl.DataFrame(schema={"ticker": pl.String, "since": pl.Date})
+    levels = _levels(window, rules).join(first_new.select("ticker", "first_new"), on="ticker", how="inner")
+    if levels.is_empty():
+        return _empty(), empty_since
+    levels = levels.sort("ticker", "trade_date").with_columns(pl.col("close").rle_id().over("ticker").alias("run"))
+    per = levels.group_by("ticker").agg(
+        (pl.col("trade_date") < pl.col("first_new")).sum().cast(pl.Int64).alias("k"),
+        ((pl.col("step") != 0) & (pl.col("row") >= edge)).any().alias("moved"),
+    )
+    last_old = levels.join(per, on="ticker").filter(pl.col("row") == pl.col("k") - 1).select("ticker", "run")
+    run_start = (
+        levels.join(last_old, on=["ticker", "run"], how="semi")
+        .group_by("ticker")
+        .agg(pl.col("row").min().alias("run_start"))
+    )
+    plan = (
+        per.join(run_start, on="ticker", how="left")
+        .filter(
+            (pl.col("k") >= need)
+            & (pl.col("run_start") >= edge)
+            & ~pl.col("moved")
+            & ~pl.col("ticker").is_in(pl.Series(switched or [], dtype=pl.String).implode())
+        )
+        .with_columns(pl.min_horizontal(pl.col("k") - 2 * w - 1, pl.col("run_start")).alias("row"))
+    )
+    since = (
+        plan.join(levels.select("ticker", "row", "trade_date"), on=["ticker", "row"], how="inner")
+        .select("ticker", pl.col("trade_date").alias("since"))
+        .sort("ticker")
+    )
+    if since.is_empty():
+        return _empty(), empty_since
+    mine = pl.col("ticker").is_in(since["ticker"].implode())
+    found = (
+        detect_anomalies(window.filter(mine), universe.filter(mine), rules)
+        .join(since, on="ticker", how="inner")
+        .filter(pl.col("trade_date") >= pl.col("since"))
+        .drop("since")
+    )
+    return found, since

@@ -16,10 +16,12 @@ import pytest
 from assets.transforms.anomalies import (
     ANOMALY_SCHEMA,
     KINDS,
+    LOOKBACK_DAYS,
     detect_anomalies,
     gap,
     load_rules,
     no_data,
+    recent_anomalies,
     split_not_back_adjusted,
     stale_series,
     unit_error,
@@ -527,3 +529,201 @@ def test_recorded_counts_are_small_and_explained(recorded) -> None:
     missing = set(universe["ticker"]) - set(prices["ticker"])
     assert set(out.filter(pl.col("kind") == "no_data")["ticker"]) == missing
     assert set(counts) <= set(KINDS)
+
+
+# ------------------------------------------------------------------ incremental loads
+
+
+def _incremental(
+    old: pl.DataFrame, new: pl.DataFrame, first_new: pl.DataFrame, universe: pl.DataFrame, lookback: int = LOOKBACK_DAYS
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What the dq asset holds after an incremental load: the anomalies on record for ``old``,
+    replaced from ``since`` on by the window's, or whole for the tickers the window cannot judge
+    (the same swap as replace_anomalies). Returns (anomalies, since)."""
+    stored = detect_anomalies(old, universe, RULES)
+    window = (
+        new.join(first_new, on="ticker", how="inner")
+        .filter(pl.col("trade_date") >= pl.col("first_new") - timedelta(days=lookback))
+        .drop("first_new")
+    )
+    switched = stored.filter(pl.col("kind") == "unit_switch")["ticker"].unique().to_list()
+    found, since = recent_anomalies(window, first_new, universe, RULES, switched)
+    whole = first_new.join(since, on="ticker", how="anti")["ticker"]
+    redo = detect_anomalies(
+        new.filter(pl.col("ticker").is_in(whole.implode())), universe.filter(pl.col("ticker").is_in(whole.implode()))
+    )
+    kept = (
+        stored.filter(~pl.col("ticker").is_in(whole.implode()))
+        .join(since, on="ticker", how="left")
+        .filter(pl.col("since").is_null() | (pl.col("trade_date") < pl.col("since")))
+        .drop("since")
+    )
+    merged = pl.concat([kept, found, redo]).sort("ticker", "trade_date", "kind", "detail", nulls_last=False)
+    return merged, since
+
+
+def _same_as_whole(
+    old: pl.DataFrame, new: pl.DataFrame, first_new: pl.DataFrame, universe: pl.DataFrame
+) -> pl.DataFrame:
+    """Assert the incremental result equals the whole-history rerun; returns ``since``."""
+    merged, since = _incremental(old, new, first_new, universe)
+    truth = detect_anomalies(new, universe, RULES).sort("ticker", "trade_date", "kind", "detail", nulls_last=False)
+    assert merged.to_dicts() == truth.to_dicts()
+    return since
+
+
+def _walk(n: int, seed: int = 7, start: float = 100.0) -> list[float]:
+    """A deterministic price path with small daily moves (never a rule's hit)."""
+    out, x, state = [], start, seed
+    for _ in range(n):
+        state = (state * 1103515245 + 12345) % 2**31
+        x *= 1 + ((state / 2**31) - 0.5) * 0.04
+        out.append(round(x, 4))
+    return out
+
+
+EDGE_N = 150  # rows before the new day(s): more than the look-back holds
+
+
+def _edge_case(closes: list[float], *, new: int = 1, splits: dict[int, float] | None = None, skip: int = 0):
+    """(old, new, first_new, universe) for one XNYS ticker: ``closes`` cover old and new rows;
+    the last ``new`` rows are the new dates; ``skip`` sessions go missing before the first new row."""
+    days = _weekdays(date(2015, 1, 5), len(closes) + skip)
+    n_old = len(closes) - new
+    days = days[:n_old] + days[n_old + skip :]
+    frame = _prices(closes, ticker="EDGE", dates=days, splits=splits)
+    first_new = pl.DataFrame({"ticker": ["EDGE"], "first_new": [days[n_old]]})
+    return frame.head(n_old), frame, first_new, _universe(EDGE="XNYS")
+
+
+def test_incremental_plain_day_is_judged_from_the_window() -> None:
+    old, new, first_new, universe = _edge_case(_walk(EDGE_N + 1))
+    since = _same_as_whole(old, new, first_new, universe)
+    assert since["ticker"].to_list() == ["EDGE"]
+    # the window judged the last rows only, not the history
+    assert since["since"][0] > old["trade_date"][-10]
+
+
+def test_incremental_unit_error_reverting_in_the_new_rows() -> None:
+    # three bars at 100x before the edge (a unit switch until now) revert on the new day
+    closes = _walk(EDGE_N)
+    closes[-3:] = [c * 100 for c in closes[-3:]]
+    old, new, first_new, universe = _edge_case([*closes, closes[-4] * 1.01])
+    assert unit_switch(old, RULES).height == 1
+    _same_as_whole(old, new, first_new, universe)
+    assert _dates(unit_error(new, RULES)) == new["trade_date"][-4:-1].to_list()
+
+
+def test_incremental_unit_error_starting_and_reverting_in_new_rows() -> None:
+    closes = _walk(EDGE_N + 4)
+    closes[-3:-1] = [c / 100 for c in closes[-3:-1]]
+    _same_as_whole(*_edge_case(closes, new=3))
+
+
+def test_incremental_unit_switch_starting_on_the_new_day() -> None:
+    closes = _walk(EDGE_N + 1)
+    closes[-1] *= 100
+    old, new, first_new, universe = _edge_case(closes)
+    since = _same_as_whole(old, new, first_new, universe)
+    assert since.is_empty()  # a level change: the whole history decides which side is off
+    assert unit_switch(new, RULES).height == 1
+
+
+def test_incremental_after_a_unit_switch_on_record() -> None:
+    # a switch long ago: every new day changes its detail (rows since the recent scale)
+    closes = _walk(EDGE_N + 1)
+    closes[:20] = [c * 100 for c in closes[:20]]
+    old, new, first_new, universe = _edge_case(closes)
+    assert _same_as_whole(old, new, first_new, universe).is_empty()
+
+
+def test_incremental_stale_run_crossing_the_edge() -> None:
+    closes = _walk(EDGE_N + 1)
+    closes[-14:] = [closes[-15]] * 14  # 13 old rows and the new one repeat the close
+    old, new, first_new, universe = _edge_case(closes)
+    assert "unchanged for 14 rows" in stale_series(old, universe, RULES)["detail"][0]
+    since = _same_as_whole(old, new, first_new, universe)
+    assert since.height == 1  # judged from the window: the run starts inside it
+    assert "unchanged for 15 rows" in stale_series(new, universe, RULES)["detail"][0]
+
+
+def test_incremental_stale_run_longer_than_the_window() -> None:
+    closes = _walk(EDGE_N + 1)
+    closes[-120:] = [closes[-121]] * 120
+    old, new, first_new, universe = _edge_case(closes)
+    assert _same_as_whole(old, new, first_new, universe).is_empty()  # whole history
+
+
+def test_incremental_stale_run_ending_on_the_new_day() -> None:
+    closes = _walk(EDGE_N + 1)
+    closes[-13:-1] = [closes[-14]] * 12
+    _same_as_whole(*_edge_case(closes))
+
+
+def test_incremental_gap_ending_on_the_new_day() -> None:
+    old, new, first_new, universe = _edge_case(_walk(EDGE_N + 1), skip=3)
+    assert gap(old, universe, RULES).is_empty()
+    assert _same_as_whole(old, new, first_new, universe).height == 1
+    out = gap(new, universe, RULES)
+    assert out["detail"][0].startswith("3 consecutive XNYS session(s) missing")
+    assert old["trade_date"][-1] < out["trade_date"][0] < new["trade_date"][-1]
+
+
+def test_incremental_split_not_back_adjusted_on_the_new_day() -> None:
+    closes = _walk(EDGE_N + 1)
+    closes[-1] = closes[-2] / 4 * 1.01
+    old, new, first_new, universe = _edge_case(closes, splits={EDGE_N: 4.0})
+    assert _same_as_whole(old, new, first_new, universe).height == 1
+    assert _dates(split_not_back_adjusted(new, RULES)) == [new["trade_date"][-1]]
+
+
+def test_incremental_split_action_a_day_after_its_jump() -> None:
+    # 4063.T's shape: the close drops on the last old day, Yahoo records the split the next day
+    closes = _walk(EDGE_N + 1)
+    closes[-2:] = [closes[-3] / 5, closes[-3] / 5 * 0.99]
+    old, new, first_new, universe = _edge_case(closes, splits={EDGE_N: 5.0})
+    assert unreported_split(old, RULES).height == 1  # until the action arrives
+    _same_as_whole(old, new, first_new, universe)
+    assert unreported_split(new, RULES).is_empty()
+    assert _dates(split_not_back_adjusted(new, RULES)) == [new["trade_date"][-1]]
+
+
+def test_incremental_reloaded_dates_before_the_edge() -> None:
+    # the load rewrites the last old day too (the overlap a replay load re-reads), now at 100x
+    old, new, _, universe = _edge_case(_walk(EDGE_N + 2), new=2)
+    rewritten = old["trade_date"][-1]
+    new = new.with_columns(
+        pl.when(pl.col("trade_date") == rewritten).then(pl.col("close") * 100).otherwise(pl.col("close")).alias("close")
+    )
+    first_new = pl.DataFrame({"ticker": ["EDGE"], "first_new": [rewritten]})
+    _same_as_whole(old, new, first_new, universe)
+    assert _dates(unit_error(new, RULES)) == [rewritten]
+
+
+@pytest.mark.replay
+def test_incremental_equals_whole_history_on_recorded_data(recorded) -> None:
+    """Cut every recorded series at several dates, add the next days: the same anomalies as a full rerun."""
+    prices, universe, _ = recorded
+    universe = universe.filter(pl.col("ticker").is_in(prices["ticker"].unique().implode()))
+    ends = prices.group_by("ticker").agg(pl.col("trade_date").sort().alias("days"))
+    judged = 0
+    for back, extra in ((1, 1), (5, 3), (60, 1), (400, 10), (2500, 2)):
+        cut = ends.filter(pl.col("days").list.len() > back + 20).select(
+            "ticker",
+            pl.col("days").list.get(-back - 1).alias("first_new"),
+            pl.col("days").list.get(-back - 1 + extra - 1).alias("last_new"),
+        )
+        old = prices.join(cut, on="ticker", how="left").filter(
+            pl.col("first_new").is_null() | (pl.col("trade_date") < pl.col("first_new"))
+        )
+        new = prices.join(cut, on="ticker", how="left").filter(
+            pl.col("last_new").is_null() | (pl.col("trade_date") <= pl.col("last_new"))
+        )
+        since = _same_as_whole(
+            old.drop("first_new", "last_new"),
+            new.drop("first_new", "last_new"),
+            cut.select("ticker", "first_new"),
+            universe,
+        )
+        judged += since.height
+    assert judged > 100  # most tickers took the window path
