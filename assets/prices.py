@@ -39,7 +39,7 @@ from assets.sources.adapters import Source
 from assets.sources.base import PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
-from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, detect_anomalies
+from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, LOOKBACK_DAYS, detect_anomalies, recent_anomalies
 from assets.transforms.prices import (
     CORE_ANOMALY_KINDS,
     REJECTED_SCHEMA,
@@ -505,6 +505,63 @@ def prices_daily(
     )
 
 
+# the columns the anomaly rules read (frames in the core price schema, narrowed)
+ANOMALY_COLUMNS = ["ticker", "trade_date", "close", "split_ratio"]
+
+
+def read_tickers(con: duckdb.DuckDBPyConnection, columns: list[str], tickers: list[str]) -> pl.DataFrame:
+    """Rows of core.prices_daily for ``tickers``: only ``columns``, row groups outside their range skipped."""
+    cols = ", ".join(columns)
+    return con.execute(
+        f"SELECT {cols} FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
+        in_batch(tickers),
+    ).pl()
+
+
+def recent_price_anomalies(
+    con: duckdb.DuckDBPyConnection, load_id: str, tickers: list[str], universe: pl.DataFrame
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Anomalies of ``tickers`` (new dates only in load ``load_id``) judged from a window of recent rows.
+
+    Returns (found, since) as ``recent_anomalies``: tickers left out of ``since`` need the
+    whole history. Reads ``LOOKBACK_DAYS`` before each ticker's first date of the load, not the
+    12.6 M-row history of a daily update. Assumes the anomalies on record judged the rows
+    before that date (every core load is followed by this asset in the same job).
+    """
+    if not tickers:
+        return None, None
+    con.register("_recent", pl.DataFrame({"ticker": tickers}).to_arrow())
+    try:
+        first_new = con.execute(
+            "SELECT ticker, min(trade_date) AS first_new FROM core.prices_daily"
+            " WHERE load_id = ? AND ticker IN (SELECT ticker FROM _recent) GROUP BY ticker",
+            [load_id],
+        ).pl()
+        switched = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT ticker FROM dq.price_anomalies"
+                " WHERE kind = 'unit_switch' AND ticker IN (SELECT ticker FROM _recent)"
+            ).fetchall()
+        ]
+    finally:
+        con.unregister("_recent")
+    if first_new.is_empty():
+        return None, None
+    starts = first_new.with_columns((pl.col("first_new") - timedelta(days=LOOKBACK_DAYS)).alias("start"))
+    con.register("_window", starts.to_arrow())
+    try:
+        window = con.execute(
+            "SELECT p.ticker, p.trade_date, p.close, p.split_ratio FROM core.prices_daily AS p"
+            " JOIN _window AS w ON p.ticker = w.ticker AND p.trade_date >= w.start"
+        ).pl()
+    finally:
+        con.unregister("_window")
+    return recent_anomalies(
+        window, first_new, universe.filter(pl.col("ticker").is_in(first_new["ticker"].implode())), switched=switched
+    )
+
+
 @asset_with_checks(
     key=PRICE_ANOMALIES,
     deps=[CORE_PRICES],
@@ -530,41 +587,54 @@ def price_anomalies(
     context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     universe = select_tickers(load_universe(), scope.tickers)
+    kinds = list(KINDS)
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
-        loaded = load["tickers"] if load else []
+        loaded = sorted(load["tickers"] or []) if load else []
         held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
         # a ticker of the universe that core has never held is reported as no_data
         absent = [t for t in universe["ticker"].to_list() if t not in held]
         checked = sorted(set(loaded) | set(absent))
-        found_parts, count_parts = [], []
-        for batch in ticker_batches(checked):  # every rule is per ticker: batches bound the memory
-            prices = con.execute(
-                "SELECT * FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
-                in_batch(batch),
-            ).pl()
+        # tickers that only got new dates are judged from their recent rows where that is exact
+        reloaded = set(load["full_tickers"] or []) if load else set()
+        partial = [t for t in loaded if t in held and t not in reloaded]
+        recent, since = recent_price_anomalies(con, load["load_id"], partial, universe) if load else (None, None)
+        judged = set(since["ticker"]) if since is not None else set()
+        whole = [t for t in checked if t not in judged]
+        found_parts = [] if recent is None else [recent]
+        for batch in ticker_batches(whole):  # every rule is per ticker: batches bound the memory
+            prices = read_tickers(con, ANOMALY_COLUMNS, batch)
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
-            count_parts.append(prices.group_by("ticker").agg(pl.len().alias("rows")))
             del prices
-    found = pl.concat(found_parts) if found_parts else pl.DataFrame(schema=ANOMALY_SCHEMA)
-    counts_frame = (
-        pl.concat(count_parts) if count_parts else pl.DataFrame(schema={"ticker": pl.String, "rows": pl.UInt32})
-    )
+        row_counts = con.execute(
+            "SELECT ticker, count(*)::UINTEGER AS rows FROM core.prices_daily"
+            " WHERE ticker BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[])) GROUP BY ticker",
+            in_batch(checked),
+        ).pl()
+    found = pl.concat([pl.DataFrame(schema=ANOMALY_SCHEMA), *found_parts])
     with warehouse.transaction() as con:
-        replace_anomalies(con, found, checked, kinds=list(KINDS))
-        anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [loaded]).pl()
+        replace_anomalies(con, found.filter(pl.col("ticker").is_in(whole)), whole, kinds=kinds)
+        if judged:
+            replace_anomalies(
+                con, found.filter(pl.col("ticker").is_in(sorted(judged))), sorted(judged), kinds=kinds, since=since
+            )
+        anomalies = con.execute("SELECT * FROM dq.price_anomalies WHERE list_contains(?, ticker)", [checked]).pl()
         outcomes = audit(
             "price_anomalies",
-            {"flagged_share": flagged_share_profile(anomalies, counts_frame)},
+            {"flagged_share": flagged_share_profile(anomalies.filter(pl.col("ticker").is_in(loaded)), row_counts)},
             context=context,
             asset_key=PRICE_ANOMALIES,
         )
         stop_if_blocking(PRICE_ANOMALIES, outcomes)
         record_outcomes(con, "dq.price_anomalies", outcomes, context.run.run_id)
         summary = table_summary(con, "dq.price_anomalies", "trade_date")
+    # what the checked tickers hold now (whole-history and window judgements together)
+    found = anomalies.filter(pl.col("kind").is_in(kinds)).select(*ANOMALY_SCHEMA).sort("ticker", "trade_date", "kind")
     counts = dict(found.group_by("kind").len().rows())
     yield dg.MaterializeResult(
-        metadata=frame_metadata(found, by_kind=counts, tickers_checked=len(checked), **summary),
+        metadata=frame_metadata(
+            found, by_kind=counts, tickers_checked=len(checked), tickers_judged_recent=len(judged), **summary
+        ),
         check_results=only_selected(
             context,
             [

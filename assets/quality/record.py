@@ -28,13 +28,16 @@ def replace_anomalies(
     kinds: list[str],
     on_date: date | None = None,
     within: pl.DataFrame | None = None,
+    since: pl.DataFrame | None = None,
 ) -> None:
     """Swap the anomalies of ``kinds`` for ``tickers``; known ones keep their first-detected time.
 
     Re-running a detection therefore leaves the same rows (idempotent), and an anomaly that
     the data no longer shows disappears. ``on_date`` narrows the swap to one day (snapshots);
     ``within`` (ticker, trade_date rows) to the dates a load actually re-examined, so an
-    incremental load never erases the flags of older dates.
+    incremental load never erases the flags of older dates; ``since`` (ticker, since rows) to
+    each ticker's anomalies dated from ``since`` on (and undated ones), for a detection that
+    judged only the recent rows.
     """
     con.register("_found", found.select("ticker", "trade_date", "kind", "detail").to_arrow())
     try:
@@ -55,6 +58,12 @@ def replace_anomalies(
         if within is not None:
             con.register("_within", within.select("ticker", "trade_date").unique().to_arrow())
             scope = " AND (ticker, trade_date) IN (SELECT (ticker, trade_date) FROM _within)"
+        if since is not None:
+            con.register("_since", since.select("ticker", "since").to_arrow())
+            scope += (
+                " AND EXISTS (SELECT 1 FROM _since AS s WHERE s.ticker = price_anomalies.ticker"
+                " AND (price_anomalies.trade_date IS NULL OR price_anomalies.trade_date >= s.since))"
+            )
         con.execute(
             "DELETE FROM dq.price_anomalies WHERE list_contains(?, ticker) AND list_contains(?, kind)"
             " AND (?::DATE IS NULL OR trade_date = ?::DATE)" + scope,
@@ -66,3 +75,5 @@ def replace_anomalies(
         con.unregister("_found")
         if within is not None:
             con.unregister("_within")
+        if since is not None:
+            con.unregister("_since")
