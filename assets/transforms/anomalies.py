@@ -152,9 +152,11 @@ def _split_jumps(s: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     )
 
 
-def _explained(s: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+def _explained(s: pl.DataFrame, rules: Rules, jumps: pl.DataFrame | None = None) -> pl.DataFrame:
     """``s`` with ``split_jump``: True on rows whose jump a recorded split action explains."""
-    jumps = _split_jumps(s, rules).select("ticker", "row", pl.lit(True).alias("split_jump"))
+    jumps = (_split_jumps(s, rules) if jumps is None else jumps).select(
+        "ticker", "row", pl.lit(True).alias("split_jump")
+    )
     return (
         s.join(jumps, on=["ticker", "row"], how="left")
         .with_columns(pl.col("split_jump").fill_null(False))
@@ -165,7 +167,7 @@ def _explained(s: pl.DataFrame, rules: Rules) -> pl.DataFrame:
 # -------------------------------------------------------------------- unit_error / switch
 
 
-def _levels(prices: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+def _levels(prices: pl.DataFrame, rules: Rules, explained: pl.DataFrame | None = None) -> pl.DataFrame:
     """Usable closes with a per-ticker unit ``level`` and its run id ``seg``.
 
     Every jump of at least ``factor`` (pence/pounds, cents/dollars) moves the level up or
@@ -184,7 +186,7 @@ def _levels(prices: pl.DataFrame, rules: Rules) -> pl.DataFrame:
         .otherwise(0)
     )
     return (
-        _explained(_series(prices), rules)
+        (_explained(_series(prices), rules) if explained is None else explained)
         .with_columns(step.alias("step"))
         .with_columns(pl.col("step").cum_sum().over("ticker").alias("level"))
         .with_columns(pl.col("level").rle_id().over("ticker").alias("seg"))
@@ -224,7 +226,10 @@ def unit_error(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFrame
     does not revert in time, or a bad first or last row, is ``unit_switch`` instead.
     """
     rules = _rules(rules)
-    bad = _unit_error_rows(_levels(prices, rules), int(rules["unit_error"]["reversion_window"]))
+    return _unit_error_of(_unit_error_rows(_levels(prices, rules), int(rules["unit_error"]["reversion_window"])))
+
+
+def _unit_error_of(bad: pl.DataFrame) -> pl.DataFrame:
     return _emit(
         bad,
         "unit_error",
@@ -249,7 +254,10 @@ def unit_switch(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFram
     """
     rules = _rules(rules)
     levels = _levels(prices, rules)
-    bad = _unit_error_rows(levels, int(rules["unit_error"]["reversion_window"]))
+    return _unit_switch_of(levels, _unit_error_rows(levels, int(rules["unit_error"]["reversion_window"])))
+
+
+def _unit_switch_of(levels: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFrame:
     rest = (
         levels.join(bad.select("ticker", "row"), on=["ticker", "row"], how="anti")
         .sort("ticker", "trade_date")
@@ -327,9 +335,13 @@ def unreported_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.Dat
     tolerance is tight because real crashes and rallies sit near 2:1 and 5:1.
     """
     rules = _rules(rules)
+    return _unreported_split_of(_explained(_series(prices), rules), rules)
+
+
+def _unreported_split_of(explained: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     cfg = rules["split"]
     implied = pl.col("prev_close") / pl.col("close")  # new shares per old
-    s = _explained(_series(prices), rules).with_columns(
+    s = explained.with_columns(
         _common_ratio_match(implied, [float(r) for r in cfg["common_ratios"]], float(cfg["jump_tolerance"])).alias(
             "label"
         )
@@ -354,7 +366,11 @@ def split_not_back_adjusted(prices: pl.DataFrame, rules: Rules | None = None) ->
     earlier is off by the ratio. Applies to both price bases: both are split-adjusted.
     Splits closer to 1 than ``min_checkable_ratio`` look like ordinary days and are skipped.
     """
-    hits = _split_jumps(_series(prices), _rules(rules)).with_columns(pl.col("action_date").alias("trade_date"))
+    return _split_not_back_adjusted_of(_split_jumps(_series(prices), _rules(rules)))
+
+
+def _split_not_back_adjusted_of(jumps: pl.DataFrame) -> pl.DataFrame:
+    hits = jumps.with_columns(pl.col("action_date").alias("trade_date"))
     return _emit(
         hits.sort("ticker", "trade_date"),
         "split_not_back_adjusted",
@@ -381,12 +397,15 @@ def stale_series(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | No
     Trading suspensions and frozen feeds look like this; the minimum run is per calendar
     because pegged currencies legitimately repeat for weeks.
     """
-    cfg = _rules(rules)["stale"]
+    return _stale_series_of(_series(prices), universe, _rules(rules))
+
+
+def _stale_series_of(s: pl.DataFrame, universe: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    cfg = rules["stale"]
     default = int(cfg["min_run"])
     by_calendar = {k: int(v) for k, v in cfg.get("min_run_by_calendar", {}).items()}
     runs = (
-        _series(prices)
-        .with_columns(pl.col("close").rle_id().over("ticker").alias("run"))
+        s.with_columns(pl.col("close").rle_id().over("ticker").alias("run"))
         .group_by("ticker", "run")
         .agg(
             pl.len().alias("n"),
@@ -559,12 +578,18 @@ def detect_anomalies(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules 
     No future-date rule: ``build_core`` rejects rows dated after today, so core never has one.
     """
     rules = _rules(rules)
+    # the frames several rules share, built once: the sorted series, split jumps, unit levels
+    s = _series(prices)
+    jumps = _split_jumps(s, rules)
+    explained = _explained(s, rules, jumps)
+    levels = _levels(prices, rules, explained)
+    bad = _unit_error_rows(levels, int(rules["unit_error"]["reversion_window"]))
     parts = [
-        unit_error(prices, rules),
-        unit_switch(prices, rules),
-        unreported_split(prices, rules),
-        split_not_back_adjusted(prices, rules),
-        stale_series(prices, universe, rules),
+        _unit_error_of(bad),
+        _unit_switch_of(levels, bad),
+        _unreported_split_of(explained, rules),
+        _split_not_back_adjusted_of(jumps),
+        _stale_series_of(s, universe, rules),
         gap(prices, universe, rules),
         no_data(prices, universe),
     ]

@@ -727,3 +727,38 @@ def test_incremental_equals_whole_history_on_recorded_data(recorded) -> None:
         )
         judged += since.height
     assert judged > 100  # most tickers took the window path
+
+
+@pytest.mark.replay
+def test_detect_anomalies_is_every_rule_on_its_own(recorded) -> None:
+    """``detect_anomalies`` shares the rules' intermediate frames: the same rows as each public rule alone."""
+    prices, universe, out = recorded
+    # a few faults so every price rule has hits
+    nflx = pl.col("ticker") == "NFLX"
+    faulty = prices.with_columns(
+        pl.when(nflx & (pl.col("trade_date") < date(2025, 11, 17)))
+        .then(pl.col("close") * 10)
+        .when((pl.col("ticker") == "0700.HK") & pl.col("trade_date").is_between(date(2020, 3, 2), date(2020, 3, 4)))
+        .then(pl.col("close") * 100)
+        .when((pl.col("ticker") == "9888.HK") & (pl.col("trade_date") >= date(2025, 1, 2)))
+        .then(pl.col("close") / 100)
+        .when((pl.col("ticker") == "AAPL") & (pl.col("trade_date") >= date(2024, 6, 3)))
+        .then(pl.col("close") / 2)
+        .otherwise(pl.col("close"))
+        .alias("close")
+    )
+    for frame, found in ((prices, out), (faulty, detect_anomalies(faulty, universe, RULES))):
+        each = pl.concat(
+            [
+                unit_error(frame, RULES),
+                unit_switch(frame, RULES),
+                unreported_split(frame, RULES),
+                split_not_back_adjusted(frame, RULES),
+                stale_series(frame, universe, RULES),
+                gap(frame, universe, RULES),
+                no_data(frame, universe),
+            ]
+        ).sort("ticker", "trade_date", "kind", "detail", nulls_last=False)
+        assert found.sort("ticker", "trade_date", "kind", "detail", nulls_last=False).equals(each)
+    kinds = set(detect_anomalies(faulty, universe, RULES)["kind"])
+    assert {"unit_error", "unit_switch", "unreported_split", "split_not_back_adjusted"} <= kinds
