@@ -84,15 +84,31 @@ def _series(prices: pl.DataFrame) -> pl.DataFrame:
     Rows without a positive close cannot be compared, so the price rules skip them; the
     casts let an all-null ``split_ratio`` (no actions at all) through.
     """
-    return (
-        prices.select("ticker", "trade_date", pl.col("close").cast(pl.Float64), pl.col("split_ratio").cast(pl.Float64))
-        .filter(pl.col("ticker").is_not_null() & pl.col("trade_date").is_not_null() & (pl.col("close") > 0))
-        .sort("ticker", "trade_date")
-        .with_columns(
-            pl.col("close").shift(1).over("ticker").alias("prev_close"),
-            pl.int_range(pl.len()).over("ticker").alias("row"),
-        )
+    usable = prices.select(
+        "ticker", "trade_date", pl.col("close").cast(pl.Float64), pl.col("split_ratio").cast(pl.Float64)
+    ).filter(pl.col("ticker").is_not_null() & pl.col("trade_date").is_not_null() & (pl.col("close") > 0))
+    return (usable if _in_key_order(usable) else _sort_by_key(usable)).with_columns(
+        pl.col("close").shift(1).over("ticker").alias("prev_close"),
+        pl.int_range(pl.len()).over("ticker").alias("row"),
     )
+
+
+def _in_key_order(frame: pl.DataFrame) -> bool:
+    """True when rows already run by ticker, then strictly by date (core is read back that
+    way): sorting them again would change nothing and costs a quarter of the rules' time."""
+    if frame.height < 2:
+        return True
+    ticker, day = pl.col("ticker"), pl.col("trade_date")
+    ahead = (ticker > ticker.shift(1)) | ((ticker == ticker.shift(1)) & (day > day.shift(1)))
+    return bool(frame.select(ahead.slice(1).all()).item())
+
+
+def _sort_by_key(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame.sort("ticker", "trade_date")`` by one integer key (ticker rank, day): several
+    times faster than sorting by the text column on a batch of 25-year histories."""
+    names = frame["ticker"].unique().sort()
+    rank = pl.col("ticker").replace_strict(names, pl.int_range(names.len(), eager=True), return_dtype=pl.Int64)
+    return frame.sort(rank * (1 << 32) + pl.col("trade_date").to_physical().cast(pl.Int64))
 
 
 def _split_label(ratio: pl.Expr) -> pl.Expr:
@@ -157,10 +173,9 @@ def _explained(s: pl.DataFrame, rules: Rules, jumps: pl.DataFrame | None = None)
     jumps = (_split_jumps(s, rules) if jumps is None else jumps).select(
         "ticker", "row", pl.lit(True).alias("split_jump")
     )
-    return (
-        s.join(jumps, on=["ticker", "row"], how="left")
-        .with_columns(pl.col("split_jump").fill_null(False))
-        .sort("ticker", "trade_date")
+    # s is in key order (``_series``) and the left join keeps it
+    return s.join(jumps, on=["ticker", "row"], how="left", maintain_order="left").with_columns(
+        pl.col("split_jump").fill_null(False)
     )
 
 
@@ -193,9 +208,15 @@ def _levels(prices: pl.DataFrame, rules: Rules, explained: pl.DataFrame | None =
     )
 
 
+def _moving(levels: pl.DataFrame) -> pl.DataFrame:
+    """Only the tickers whose unit level ever changes: the others have no unit error or switch."""
+    return levels.filter(pl.col("ticker").is_in(levels.filter(pl.col("step") != 0)["ticker"].unique().implode()))
+
+
 def _unit_error_rows(levels: pl.DataFrame, window: int) -> pl.DataFrame:
     """Rows of stretches of at most ``window`` rows at one level with the same other level
     on both sides, with the stretch length and the last good close before it."""
+    levels = _moving(levels)
     segs = (
         levels.group_by("ticker", "seg")
         .agg(
@@ -259,7 +280,8 @@ def unit_switch(prices: pl.DataFrame, rules: Rules | None = None) -> pl.DataFram
 
 def _unit_switch_of(levels: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFrame:
     rest = (
-        levels.join(bad.select("ticker", "row"), on=["ticker", "row"], how="anti")
+        _moving(levels)
+        .join(bad.select("ticker", "row"), on=["ticker", "row"], how="anti")
         .sort("ticker", "trade_date")
         .with_columns(pl.col("level").rle_id().over("ticker").alias("seg"))
     )
@@ -341,10 +363,11 @@ def unreported_split(prices: pl.DataFrame, rules: Rules | None = None) -> pl.Dat
 def _unreported_split_of(explained: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     cfg = rules["split"]
     implied = pl.col("prev_close") / pl.col("close")  # new shares per old
-    s = explained.with_columns(
-        _common_ratio_match(implied, [float(r) for r in cfg["common_ratios"]], float(cfg["jump_tolerance"])).alias(
-            "label"
-        )
+    ratios, tolerance = [float(r) for r in cfg["common_ratios"]], float(cfg["jump_tolerance"])
+    # only a move at least as large as the smallest ratio (less the tolerance) can match one
+    floor = min(abs(math.log(r)) for r in ratios) - math.log1p(tolerance) - 1e-9
+    s = (explained.filter(implied.log().abs() >= floor) if floor > 0 else explained).with_columns(
+        _common_ratio_match(implied, ratios, tolerance).alias("label")
     )
     hits = s.filter(pl.col("label").is_not_null() & pl.col("split_ratio").is_null() & ~pl.col("split_jump"))
     return _emit(
@@ -404,9 +427,14 @@ def _stale_series_of(s: pl.DataFrame, universe: pl.DataFrame, rules: Rules) -> p
     cfg = rules["stale"]
     default = int(cfg["min_run"])
     by_calendar = {k: int(v) for k, v in cfg.get("min_run_by_calendar", {}).items()}
+    # runs of equal closes (a ticker's first row has no previous close, so starts a run);
+    # only rows of runs of two or more can be reported, so the rest is dropped first
+    same = (pl.col("close") == pl.col("prev_close")).fill_null(False)
+    s = s.with_columns(same.alias("same")).with_columns((~pl.col("same")).cum_sum().alias("run"))
+    if min([default, *by_calendar.values()]) >= 2:
+        s = s.filter(pl.col("same") | pl.col("same").shift(-1).fill_null(False))
     runs = (
-        s.with_columns(pl.col("close").rle_id().over("ticker").alias("run"))
-        .group_by("ticker", "run")
+        s.group_by("ticker", "run")
         .agg(
             pl.len().alias("n"),
             pl.col("trade_date").min().alias("trade_date"),
@@ -474,12 +502,16 @@ def _tickers_missing_sessions(dates: pl.DataFrame, spans: pl.DataFrame, frames: 
         sessions = frame["session"]
         count = sessions.search_sorted(part["hi"], side="right") - sessions.search_sorted(part["lo"], side="left")
         expected.append(part.select("ticker", pl.Series("expected", count, dtype=pl.Int64)))
-    sessions = pl.concat([f.select("calendar", pl.col("session").alias("trade_date")) for f in frames])
-    held = (
-        dates.join(spans.select("ticker", "calendar"), on="ticker")
-        .join(sessions, on=["calendar", "trade_date"], how="semi")
-        .group_by("ticker")
-        .agg(pl.len().cast(pl.Int64).alias("held"))
+    held = pl.concat(
+        [
+            dates.filter(
+                pl.col("ticker").is_in(spans.filter(pl.col("calendar") == frame["calendar"][0])["ticker"].implode())
+                & pl.col("trade_date").is_in(frame["session"].implode())
+            )
+            .group_by("ticker")
+            .agg(pl.col("trade_date").n_unique().cast(pl.Int64).alias("held"))
+            for frame in frames
+        ]
     )
     return (
         pl.concat(expected)
@@ -499,7 +531,7 @@ def gap(prices: pl.DataFrame, universe: pl.DataFrame, rules: Rules | None = None
     starts = {k: date.fromisoformat(str(v)) for k, v in cfg.get("start", {}).items()}
     min_runs = {k: int(v) for k, v in cfg.get("min_run", {}).items()}
     default_run = int(cfg.get("default_min_run", 1))
-    dates = prices.select("ticker", "trade_date").drop_nulls().unique()
+    dates = prices.select("ticker", "trade_date").drop_nulls()  # duplicates are harmless below
     spans = (
         dates.group_by("ticker")
         .agg(pl.col("trade_date").min().alias("lo"), pl.col("trade_date").max().alias("hi"))

@@ -762,3 +762,23 @@ def test_detect_anomalies_is_every_rule_on_its_own(recorded) -> None:
         assert found.sort("ticker", "trade_date", "kind", "detail", nulls_last=False).equals(each)
     kinds = set(detect_anomalies(faulty, universe, RULES)["kind"])
     assert {"unit_error", "unit_switch", "unreported_split", "split_not_back_adjusted"} <= kinds
+
+
+def test_stale_runs_of_the_same_close_apart_stay_apart() -> None:
+    rules = {**RULES, "stale": {"min_run": 2, "min_run_by_calendar": {}}}
+    prices = _prices([5.0, 5.0, 6.0, 5.0, 5.0, 5.0, 7.0])
+    out = stale_series(prices, _universe(TEST="XNYS"), rules)
+    days = _weekdays(START, 7)
+    assert out.select("trade_date", "detail").rows() == [
+        (days[0], f"close 5.0 unchanged for 2 rows through {days[1]}"),
+        (days[3], f"close 5.0 unchanged for 3 rows through {days[5]}"),
+    ]
+
+
+@pytest.mark.replay
+def test_rules_do_not_depend_on_row_order_or_repeated_dates(recorded) -> None:
+    prices, universe, out = recorded
+    shuffled = prices.sample(fraction=1.0, shuffle=True, seed=3)
+    assert detect_anomalies(shuffled, universe, RULES).equals(out)
+    fx = prices.filter(pl.col("ticker").is_in(["CNY=X", "HKD=X"]))
+    assert gap(pl.concat([fx, fx.head(500)]), universe, RULES).equals(gap(fx, universe, RULES))
