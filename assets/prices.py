@@ -505,15 +505,11 @@ def prices_daily(
     )
 
 
-# the columns the anomaly rules read (frames in the core price schema, narrowed)
-ANOMALY_COLUMNS = ["ticker", "trade_date", "close", "split_ratio"]
-
-
-def read_tickers(con: duckdb.DuckDBPyConnection, columns: list[str], tickers: list[str]) -> pl.DataFrame:
-    """Rows of core.prices_daily for ``tickers``: only ``columns``, row groups outside their range skipped."""
-    cols = ", ".join(columns)
+def anomaly_inputs(con: duckdb.DuckDBPyConnection, tickers: list[str]) -> pl.DataFrame:
+    """The columns the anomaly rules read, for ``tickers``: row groups outside their range skipped."""
     return con.execute(
-        f"SELECT {cols} FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
+        "SELECT ticker, trade_date, close, split_ratio FROM core.prices_daily"
+        " WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
         in_batch(tickers),
     ).pl()
 
@@ -603,7 +599,7 @@ def price_anomalies(
         whole = [t for t in checked if t not in judged]
         found_parts = [] if recent is None else [recent]
         for batch in ticker_batches(whole):  # every rule is per ticker: batches bound the memory
-            prices = read_tickers(con, ANOMALY_COLUMNS, batch)
+            prices = anomaly_inputs(con, batch)
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
             del prices
         row_counts = con.execute(
