@@ -568,8 +568,9 @@ def recent_price_anomalies(
     description=(
         "Data-quality warnings per ticker and date (unit errors and unit switches, unreported splits, "
         "splits not back-adjusted, stale series, gaps beyond exchange holidays, tickers with no "
-        "data), rerun over the whole history of the tickers this run loaded. Thresholds: "
-        "assets/quality/anomaly_rules.toml."
+        "data) for the tickers this run loaded: whole histories for tickers reloaded whole or new, "
+        "a window of recent rows for tickers that only got new dates (the same flags, see "
+        "recent_anomalies). Thresholds: assets/quality/anomaly_rules.toml."
     ),
     check_specs=[
         *[
