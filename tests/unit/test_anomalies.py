@@ -7,12 +7,14 @@ split whose earlier prices were not back-adjusted), rebuilt here by hand.
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from assets.transforms import anomalies
 from assets.transforms.anomalies import (
     ANOMALY_SCHEMA,
     KINDS,
@@ -782,3 +784,65 @@ def test_rules_do_not_depend_on_row_order_or_repeated_dates(recorded) -> None:
     assert detect_anomalies(shuffled, universe, RULES).equals(out)
     fx = prices.filter(pl.col("ticker").is_in(["CNY=X", "HKD=X"]))
     assert gap(pl.concat([fx, fx.head(500)]), universe, RULES).equals(gap(fx, universe, RULES))
+
+
+def _random_case(rng: random.Random) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """A short history with faults placed around the edge of an incremental load at random."""
+    n_old, n_new = rng.randint(20, 140), rng.randint(1, 6)
+    n = n_old + n_new
+    closes = _walk(n, seed=rng.randint(1, 10**6))
+    splits: dict[int, float] = {}
+    for _ in range(rng.randint(0, 3)):
+        at = rng.randint(max(1, n_old - 25), n - 1)
+        kind = rng.choice(["unit", "stale", "split", "unreported", "split_late"])
+        if kind == "unit":  # a stretch at 100x or 1/100, reverting or not
+            length = rng.randint(1, 8)
+            factor = rng.choice([100.0, 0.01])
+            for i in range(at, min(n, at + length)):
+                closes[i] *= factor
+        elif kind == "stale":
+            for i in range(at, min(n, at + rng.randint(2, 30))):
+                closes[i] = closes[at - 1]
+        elif kind in ("split", "unreported", "split_late"):
+            ratio = rng.choice([2.0, 4.0, 5.0, 10.0])
+            for i in range(at, n):
+                closes[i] /= ratio
+            if kind == "split":
+                splits[at] = ratio
+            elif kind == "split_late" and at + 1 < n:
+                splits[at + 1] = ratio
+    days = _weekdays(date(2016, 1, 4), n + 10)
+    for _ in range(rng.randint(0, 2)):  # sessions missing around the edge
+        at = rng.randint(max(1, n_old - 10), len(days) - 2)
+        del days[at : at + rng.randint(1, 3)]
+    days = days[:n]
+    frame = _prices(closes[: len(days)], ticker="RND", dates=days, splits=splits)
+    n_old = min(n_old, frame.height - 1)
+    old = frame.head(n_old)
+    first = n_old - (1 if rng.random() < 0.3 else 0)  # sometimes the load re-reads the last old day
+    if first < n_old:
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) == first)
+            .then(pl.col("close") * rng.choice([1.0, 1.01, 100.0]))
+            .otherwise(pl.col("close"))
+            .alias("close")
+        )
+    first_new = pl.DataFrame({"ticker": ["RND"], "first_new": [frame["trade_date"][first]]})
+    return old, frame, first_new, _universe(RND="XNYS")
+
+
+def test_incremental_equals_whole_history_on_random_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every case spans other dates: slice one cached XNYS range instead of building a calendar each time
+    every = anomalies._sessions("XNYS", date(2015, 1, 2), date(2018, 12, 31))
+    assert every is not None
+
+    def sessions(name: str, start: date, end: date) -> pl.Series:
+        assert name == "XNYS" and date(2015, 1, 2) <= start <= end <= date(2018, 12, 31)
+        return every.filter(every.is_between(start, end))
+
+    monkeypatch.setattr(anomalies, "_sessions", sessions)
+    rng = random.Random(20261207)
+    judged = 0
+    for _ in range(100):
+        judged += _same_as_whole(*_random_case(rng)).height
+    assert 20 < judged < 100  # both paths taken
