@@ -515,23 +515,25 @@ def anomaly_inputs(con: duckdb.DuckDBPyConnection, tickers: list[str]) -> pl.Dat
 
 
 def recent_price_anomalies(
-    con: duckdb.DuckDBPyConnection, load_id: str, tickers: list[str], universe: pl.DataFrame
+    con: duckdb.DuckDBPyConnection, tickers: list[str], universe: pl.DataFrame
 ) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    """Anomalies of ``tickers`` (new dates only in load ``load_id``) judged from a window of recent rows.
+    """Anomalies of ``tickers`` (new dates only) judged from a window of recent rows.
 
     Returns (found, since) as ``recent_anomalies``: tickers left out of ``since`` need the
-    whole history. Reads ``LOOKBACK_DAYS`` before each ticker's first date of the load, not the
-    12.6 M-row history of a daily update. Assumes the anomalies on record judged the rows
-    before that date (every core load is followed by this asset in the same job).
+    whole history. The window starts ``LOOKBACK_DAYS`` before each ticker's first row loaded
+    after its mark in dq.anomaly_marks (what the rules judged last), not at this run's load:
+    a core load whose dq step failed or was skipped is judged here too. A ticker without a
+    mark takes the whole history.
     """
     if not tickers:
         return None, None
     con.register("_recent", pl.DataFrame({"ticker": tickers}).to_arrow())
     try:
         first_new = con.execute(
-            "SELECT ticker, min(trade_date) AS first_new FROM core.prices_daily"
-            " WHERE load_id = ? AND ticker IN (SELECT ticker FROM _recent) GROUP BY ticker",
-            [load_id],
+            "SELECT p.ticker, min(p.trade_date) AS first_new FROM core.prices_daily AS p"
+            " JOIN dq.anomaly_marks AS m ON m.ticker = p.ticker"
+            " WHERE p.ticker IN (SELECT ticker FROM _recent) AND p.loaded_at > m.judged_through"
+            " GROUP BY p.ticker"
         ).pl()
         switched = [
             r[0]
@@ -595,7 +597,7 @@ def price_anomalies(
         # tickers that only got new dates are judged from their recent rows where that is exact
         reloaded = set(load["full_tickers"] or []) if load else set()
         partial = [t for t in loaded if t in held and t not in reloaded]
-        recent, since = recent_price_anomalies(con, load["load_id"], partial, universe) if load else (None, None)
+        recent, since = recent_price_anomalies(con, partial, universe)
         judged = set(since["ticker"]) if since is not None else set()
         whole = [t for t in checked if t not in judged]
         found_parts = [] if recent is None else [recent]
@@ -604,7 +606,7 @@ def price_anomalies(
             found_parts.append(detect_anomalies(prices, universe.filter(pl.col("ticker").is_in(batch))))
             del prices
         row_counts = con.execute(
-            "SELECT ticker, count(*)::UINTEGER AS rows FROM core.prices_daily"
+            "SELECT ticker, count(*)::UINTEGER AS rows, max(loaded_at) AS judged_through FROM core.prices_daily"
             " WHERE ticker BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[])) GROUP BY ticker",
             in_batch(checked),
         ).pl()
@@ -623,6 +625,12 @@ def price_anomalies(
             asset_key=PRICE_ANOMALIES,
         )
         stop_if_blocking(PRICE_ANOMALIES, outcomes)
+        # the next run judges from what core loads after these marks
+        upsert(
+            con,
+            "dq.anomaly_marks",
+            row_counts.select("ticker", "judged_through", pl.lit(datetime.now(UTC)).alias("judged_at")),
+        )
         record_outcomes(con, "dq.price_anomalies", outcomes, context.run.run_id)
         summary = table_summary(con, "dq.price_anomalies", "trade_date")
     # what the checked tickers hold now (whole-history and window judgements together)

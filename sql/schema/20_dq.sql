@@ -19,6 +19,16 @@ CREATE TABLE IF NOT EXISTS dq.price_anomalies (
     detected_at  TIMESTAMPTZ NOT NULL
 );
 
+-- Per ticker, the newest core.prices_daily.loaded_at the anomaly rules have judged: a daily
+-- run re-judges only the rows loaded since (from a window of recent rows), so a core load whose
+-- dq step failed or was skipped is judged by the next run that reaches the ticker.
+CREATE TABLE IF NOT EXISTS dq.anomaly_marks (
+    ticker          VARCHAR NOT NULL,
+    judged_through  TIMESTAMPTZ NOT NULL,
+    judged_at       TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (ticker)
+);
+
 -- Rows that break a hard invariant (non-positive price, high below open/close, ...): kept
 -- here with the reason instead of in core, so they are neither lost nor used.
 CREATE TABLE IF NOT EXISTS dq.rejected_prices (

@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import KINDS, detect_anomalies
 from assets.universe import load_universe
 from tests.integration._graph import (
@@ -27,6 +28,7 @@ from tests.integration._graph import (
     materialize,
     query,
     replay_source,
+    scalar,
 )
 
 pytestmark = pytest.mark.replay
@@ -134,3 +136,37 @@ def test_incremental_anomalies_equal_the_whole_history_rerun(replay_dir, tmp_pat
     assert ("1024.HK", "unit_switch") in {(t, k) for t, _, k, _ in before.rows()}
     # and the incremental run changed what it had to
     assert not after.equals(before)
+
+
+def test_a_core_load_whose_dq_step_was_skipped_is_judged_by_the_next_run(replay_dir, tmp_path):
+    """dq.anomaly_marks: the next run re-judges every row loaded since the last judgement, not just its own."""
+    cut, full = _folders(replay_dir, tmp_path)
+    mid = tmp_path / "mid"  # full files but the last line: the load whose dq step never ran
+    for path in sorted(full.rglob("*.csv.gz")):
+        _write(mid / path.relative_to(full), _read(path)[:-1])
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = materialize(warehouse, replay_source(cut, tmp_path), selection=SELECTION)
+    assert first.success, failure_messages(first)
+    marks = query(warehouse, "SELECT ticker, judged_through FROM dq.anomaly_marks")
+    held = scalar(warehouse, "SELECT count(DISTINCT ticker) FROM core.prices_daily")
+    assert marks.height == held
+
+    # core takes the new days, dq does not run (a failed or deselected step)
+    skipped = materialize(warehouse, replay_source(mid, tmp_path), selection=[RAW_PRICES, CORE_PRICES])
+    assert skipped.success, failure_messages(skipped)
+    assert query(warehouse, "SELECT ticker, judged_through FROM dq.anomaly_marks").equals(marks)
+
+    # the next run loads only the last day (no overlap), yet judges the skipped load's days too
+    source = SourceResource(source="replay", replay_dir=str(full), cache_dir=str(tmp_path / "cache"), overlap_days=0)
+    last = materialize(warehouse, source, selection=SELECTION)
+    assert last.success, failure_messages(last)
+    assert _judged_recent(last) >= 30
+    after = query(warehouse, ANOMALIES, [list(KINDS)]).sort(KEY, nulls_last=False)
+    assert after.to_dicts() == _whole_history(warehouse).to_dicts()
+    assert ("1810.HK", "gap") in {(t, k) for t, _, k, _ in after.rows()}  # the gap ended in the skipped load
+    newer = query(
+        warehouse,
+        "SELECT count(*) AS n FROM dq.anomaly_marks AS m JOIN core.prices_daily AS p USING (ticker)"
+        " WHERE p.loaded_at > m.judged_through",
+    )
+    assert newer["n"][0] == 0  # every row core holds is judged

@@ -257,7 +257,8 @@ def test_a_run_that_fails_upstream_never_publishes(sample_copy, tmp_path, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("injected anomaly failure")
 
-    monkeypatch.setattr(assets.prices, "detect_anomalies", broken)
+    monkeypatch.setattr(assets.prices, "detect_anomalies", broken)  # whole histories
+    monkeypatch.setattr(assets.prices, "recent_price_anomalies", broken)  # tickers judged from recent rows
     failed = _prices_run(sample_copy, tmp_path)
     assert not failed.success
     assert "injected" in failure_messages(failed)["dq__price_anomalies"]
