@@ -23,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import exchange_calendars as xc
 import polars as pl
 
 RULES_PATH = Path(__file__).resolve().parents[1] / "quality" / "anomaly_rules.toml"
@@ -427,6 +426,8 @@ def _sessions(name: str, start: date, end: date) -> pl.Series | None:
     The bounds (e.g. XHKG holidays start in 1960) are only looked up when the range is
     refused, because that needs a second, default-range calendar.
     """
+    import exchange_calendars as xc  # with pandas ~0.8 s to import: only the gap rule needs it
+
     try:
         cal = xc.get_calendar(name, start=start.isoformat(), end=end.isoformat())
     except ValueError:
