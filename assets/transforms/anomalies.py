@@ -25,6 +25,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.transforms.calendars import sessions_between
+
 RULES_PATH = Path(__file__).resolve().parents[1] / "quality" / "anomaly_rules.toml"
 
 ANOMALY_SCHEMA: dict[str, pl.DataType] = {
@@ -428,6 +430,9 @@ def _sessions(name: str, start: date, end: date) -> pl.Series | None:
     """
     import exchange_calendars as xc  # with pandas ~0.8 s to import: only the gap rule needs it
 
+    shared = sessions_between(name, start, end)  # one calendar per process, not one per span
+    if shared is not None:
+        return shared
     try:
         cal = xc.get_calendar(name, start=start.isoformat(), end=end.isoformat())
     except ValueError:
