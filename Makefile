@@ -30,10 +30,11 @@ run: install
 	$(BIN)/python -m orchestration.run
 
 ## the whole test suite (CI runs this)
-# two workers (CI has two cores); whole files per worker, so each file's fixtures are built once
+# two workers (CI has two cores); whole files per worker, so each file's fixtures are built once;
+# files in the order tests/conftest.py gives (heaviest first), not xdist's (most tests first)
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check .

@@ -91,8 +91,8 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     """Per ticker in core: rows, first and last trade date (what readers have now)."""
     return warehouse.query(
         "SELECT ticker, count(*) AS rows, min(trade_date) AS first_date, max(trade_date) AS last_date"
-        " FROM core.prices_daily WHERE list_contains(?, ticker) GROUP BY ticker",
-        [tickers],
+        " FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker) GROUP BY ticker",
+        in_batch(tickers),
     )
 
 

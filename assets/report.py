@@ -7,6 +7,7 @@ as a PNG; a warning check names every chart that had nothing to draw and why.
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -32,9 +33,11 @@ from assets.marts import (
     mart_step,
 )
 from assets.operations import AFTER_UPSTREAM
-from assets.reporting.page import ReportInputs, png_markdown, render_report
 from assets.transforms.claims import Claim, load_claims
 from assets.warehouse import WarehouseResource, held_mode
+
+if TYPE_CHECKING:  # the page imports Altair (~0.3 s): only a run that renders the report needs it
+    from assets.reporting.page import ReportInputs
 
 REPORT = mart_key("rally_report")
 
@@ -54,6 +57,8 @@ def report_as_of(setting: str, claims: list[Claim], latest: date | None) -> date
 
 
 def rally_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from assets.reporting.page import png_markdown, render_report
+
     claims = load_claims()
     setting = str(load_mart_settings()["report"]["as_of"])
     with warehouse.connect() as con:
@@ -91,8 +96,10 @@ def rally_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     )
 
 
-def _inputs(con: duckdb.DuckDBPyConnection, claims: list[Claim], as_of: date, mode: str) -> ReportInputs:
+def _inputs(con: duckdb.DuckDBPyConnection, claims: list[Claim], as_of: date, mode: str) -> "ReportInputs":
     """Read what the page shows from the marts."""
+    from assets.reporting.page import ReportInputs
+
     settings = load_mart_settings()["basket"]
     q = lambda sql, params=None: con.execute(sql, params or []).pl()  # noqa: E731
     levels = q(

@@ -585,7 +585,15 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
             key = table_rules(table).key
             if key:
                 cols = ", ".join(f'"{c}"' for c in key)
-                con.execute(f"DELETE FROM {table} WHERE ({cols}) IN (SELECT ({cols}) FROM _upsert_frame)")
+                # the range of the first key column lets DuckDB skip row groups by their zone maps:
+                # a one-ticker load then reads that ticker's row groups, not the whole table
+                first = f'"{key[0]}"'
+                lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM _upsert_frame").fetchone()  # type: ignore[misc]
+                con.execute(
+                    f"DELETE FROM {table} WHERE {first} BETWEEN ? AND ?"
+                    f" AND ({cols}) IN (SELECT ({cols}) FROM _upsert_frame)",
+                    [lo, hi],
+                )
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _upsert_frame")
         else:
             con.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM _upsert_frame")
@@ -618,10 +626,51 @@ def replace_rows(
     return frame.height
 
 
+_STATS_RANGE = re.compile(r"\[Min: ([^,\]]*), Max: ([^\]]*)\]")
+
+
+def _stats_range(con: duckdb.DuckDBPyConnection, table: str, col: str) -> tuple[object, object, int] | None:
+    """(min, max, rows) of ``col`` from DuckDB's column statistics, or None when they cannot be trusted.
+
+    Statistics are a bound (a DELETE never narrows them, this transaction's own rows may be
+    missing), so both ends are proven exact with probes the zone maps answer from a few row
+    groups: each end is held by some row, and no row lies outside them.
+    """
+    try:
+        got = con.execute(f"SELECT stats({col}) FROM {table} LIMIT 1").fetchone()
+        (dtype,) = con.execute(f"SELECT typeof({col}) FROM {table} LIMIT 1").fetchone() or (None,)
+    except duckdb.Error:
+        return None
+    found = _STATS_RANGE.search(str(got[0])) if got else None
+    if not found or dtype is None:
+        return None
+    lo, hi = found.groups()
+    cast = f"TRY_CAST(? AS {dtype})"
+    rows, lo_v, hi_v, has_lo, has_hi, outside = con.execute(  # type: ignore[misc]
+        f"SELECT (SELECT count(*) FROM {table}), {cast}, {cast},"
+        f" EXISTS (SELECT 1 FROM {table} WHERE {col} = {cast}),"
+        f" EXISTS (SELECT 1 FROM {table} WHERE {col} = {cast}),"
+        f" EXISTS (SELECT 1 FROM {table} WHERE {col} < {cast} OR {col} > {cast})",
+        [lo, hi, lo, hi, lo, hi],
+    ).fetchone()
+    if lo_v is None or hi_v is None or not has_lo or not has_hi or outside:
+        return None
+    return lo_v, hi_v, rows
+
+
 def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | None) -> dict[str, object]:
-    """Total rows and date range of a whole table (not just the last load), for asset metadata."""
+    """Total rows and date range of a whole table (not just the last load), for asset metadata.
+
+    The range comes from DuckDB's statistics, proven exact by zone-map probes (``_stats_range``):
+    a one-ticker load on a 12.6 M-row table then reads a few row groups, not every row. Any
+    doubt falls back to scanning the table.
+    """
     if date_col:
-        rows, lo, hi = con.execute(f"SELECT count(*), min({date_col}), max({date_col}) FROM {table}").fetchone()  # type: ignore[misc]
+        known = _stats_range(con, table, date_col)
+        if known is not None:
+            lo, hi, rows = known
+        else:
+            rows, lo, hi = con.execute(f"SELECT count(*), min({date_col}), max({date_col}) FROM {table}").fetchone()  # type: ignore[misc]
         return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}

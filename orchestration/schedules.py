@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 
 import dagster as dg
-import exchange_calendars as xc
 import polars as pl
 
 from assets.universe import load_universe
@@ -21,6 +20,9 @@ US_GROUPS = ("adr", "us_bigtech", "us_index", "fx")
 
 
 def is_session(calendar: str, day: date) -> bool:
+    # imported here: with pandas ~0.8 s, and only a schedule's tick needs it (not loading the definitions)
+    import exchange_calendars as xc
+
     return bool(xc.get_calendar(calendar).is_session(day.isoformat()))
 
 

@@ -1,8 +1,9 @@
 """A small great-expectations 1.x wrapper: validate Polars frames against a suite from TOML.
 
 dagster-ge needs great-expectations < 1, so this is the bridge. GX takes seconds to import,
-so it is imported lazily, once, inside ``validate``; its context is ephemeral (nothing is
-written to disk) with analytics and progress bars off.
+so it is imported lazily, once, inside ``validate`` (``_import_gx``: without the two heavy
+libraries only its KL-divergence expectation calls); its context is ephemeral (nothing is
+written to disk), built once per process, with analytics and progress bars off.
 
 An expectation runs on a named frame: ``rows`` (the staged rows of a load) or a profile that
 ``assets/quality/profiles.py`` derives from them (per-ticker history sizes, freshness, robust
@@ -12,10 +13,13 @@ constraints of the schema (sql/schema), which no write can break.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
+import sys
 import tomllib
+import types
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -54,10 +58,16 @@ class Outcome:
         return self.severity == "ERROR" and not self.passed
 
 
+@lru_cache(maxsize=8)
+def _read_suites(path: Path, mtime_ns: int) -> dict[str, Any]:
+    """suites.toml parsed once per process (every asset module and step asks for its suite)."""
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
 def load_suite(table: str, path: Path = SUITES_FILE) -> list[Expectation]:
     """The expectations for ``table`` (a key of suites.toml); each must say in words what it checks."""
-    with path.open("rb") as fh:
-        suites = tomllib.load(fh)
+    suites = _read_suites(path, path.stat().st_mtime_ns)
     if table not in suites:
         raise KeyError(f"no expectation suite for {table!r} in {path}")
     out = []
@@ -69,7 +79,7 @@ def load_suite(table: str, path: Path = SUITES_FILE) -> list[Expectation]:
                 name=e["name"],
                 expectation=e["expectation"],
                 severity=e.get("severity", "ERROR"),
-                kwargs=e.get("kwargs", {}),
+                kwargs=dict(e.get("kwargs", {})),
                 description=e["description"],
                 on=e.get("on", "rows"),
                 ids=tuple(e.get("ids", ())),
@@ -78,10 +88,49 @@ def load_suite(table: str, path: Path = SUITES_FILE) -> list[Expectation]:
     return out
 
 
+# Imported by great_expectations at import time, used only inside the functions of its
+# KL-divergence expectation (which no suite uses): ~0.9 s of its ~2.4 s import (docs/performance.md).
+DEFERRED_BY_GX = ("scipy.stats", "altair")
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for a module while GX imports; the real module is imported on first attribute use."""
+
+    def __getattr__(self, attr: str) -> Any:
+        real = self.__dict__.get("_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            self._real = real
+        return getattr(real, attr)
+
+
+def _import_gx() -> Any:
+    """``import great_expectations`` without importing scipy.stats and altair until GX really uses them.
+
+    The stand-ins live in ``sys.modules`` only during the import, so every later ``import altair``
+    (the report) or ``import scipy.stats`` gets the real module.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    if "great_expectations.expectations" in sys.modules:
+        return sys.modules["great_expectations"]
+    placed = [name for name in DEFERRED_BY_GX if name not in sys.modules]
+    for name in placed:
+        sys.modules[name] = _Deferred(name)
+    try:
+        import great_expectations
+        import great_expectations.expectations
+    finally:
+        for name in placed:
+            if isinstance(sys.modules.get(name), _Deferred):
+                del sys.modules[name]
+    return great_expectations
+
+
 @lru_cache(maxsize=1)
 def _context() -> Any:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
+    gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")
@@ -141,13 +190,13 @@ def validate(
 
     An expectation whose frame is empty passes (nothing to check), and says so.
     """
+    ctx = _context()
     import great_expectations.expectations as gxe
 
     named = {"rows": frames} if isinstance(frames, pl.DataFrame) else frames
     today = today or date.today()
     outcomes: list[Outcome] = []
     batches: dict[str, Any] = {}
-    ctx = _context()
     sources: list[str] = []
     try:
         for exp in suite:

@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import polars as pl
 
+from assets.transforms.calendars import sessions_between
+
 
 def history_profile(staged: pl.DataFrame, held: pl.DataFrame, full_tickers: list[str]) -> pl.DataFrame:
     """For tickers reloaded whole: the days held before against the days the new load brings.
@@ -56,6 +58,9 @@ def _session_index(calendar: str, start: date, end: date) -> pl.Series:
     lo = cls.bound_min()
     if lo is not None:
         start = max(start, lo.date())
+    shared = sessions_between(calendar, start, end)  # one calendar per process, not one per span
+    if shared is not None:
+        return shared
     cal = xc.get_calendar(calendar, start=start.isoformat(), end=end.isoformat())
     return pl.Series("session", cal.sessions_in_range(start.isoformat(), end.isoformat()).to_numpy()).cast(pl.Date)
 

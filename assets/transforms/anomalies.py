@@ -23,8 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import exchange_calendars as xc
 import polars as pl
+
+from assets.transforms.calendars import sessions_between
 
 RULES_PATH = Path(__file__).resolve().parents[1] / "quality" / "anomaly_rules.toml"
 
@@ -474,6 +475,11 @@ def _sessions(name: str, start: date, end: date) -> pl.Series | None:
     The bounds (e.g. XHKG holidays start in 1960) are only looked up when the range is
     refused, because that needs a second, default-range calendar.
     """
+    import exchange_calendars as xc  # with pandas ~0.8 s to import: only the gap rule needs it
+
+    shared = sessions_between(name, start, end)  # one calendar per process, not one per span
+    if shared is not None:
+        return shared
     try:
         cal = xc.get_calendar(name, start=start.isoformat(), end=end.isoformat())
     except ValueError:

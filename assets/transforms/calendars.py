@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 import polars as pl
 
@@ -50,3 +51,36 @@ def week_last_sessions(calendar: str, start: date, end: date) -> pl.DataFrame:
         .agg(pl.col("trade_date").max().alias("last_session"))
         .sort("week_start")
     )
+
+
+# From 1990 (or the calendar's first recorded day) to a year ahead: every history this project
+# holds, so the rules slice one calendar instead of building one per span.
+WIDE_START = date(1990, 1, 1)
+
+
+@lru_cache(maxsize=32)
+def exchange_calendar(name: str) -> Any:
+    """One exchange_calendars calendar per exchange and process, over the widest span any rule needs.
+
+    Building a calendar costs ~0.2 s whatever its span, and each rule (holiday flags, freshness,
+    gaps) asks for its own span: one wide calendar sliced by ``sessions_between`` pays once.
+    """
+    import exchange_calendars as xc
+
+    default = xc.get_calendar(name)  # cached by exchange_calendars; its class knows the bounds
+    lo, hi = type(default).bound_min(), type(default).bound_max()
+    start = WIDE_START if lo is None else max(WIDE_START, lo.date())
+    end = default.last_session.date()
+    if hi is not None:
+        end = min(end, hi.date())
+    return xc.get_calendar(name, start=start.isoformat(), end=end.isoformat())
+
+
+def sessions_between(name: str, start: date, end: date) -> pl.Series | None:
+    """Session dates of ``name`` in [start, end] from the shared wide calendar; None when the range
+    reaches outside it (the caller then builds a calendar for that range, as before)."""
+    cal = exchange_calendar(name)
+    if start < cal.first_session.date() or end > cal.last_session.date():
+        return None
+    days = cal.sessions_in_range(start.isoformat(), end.isoformat())
+    return pl.Series("session", days.to_numpy()).cast(pl.Date)

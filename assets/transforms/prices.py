@@ -21,6 +21,7 @@ import polars as pl
 
 from assets.sources.errors import SourceError
 from assets.transforms.anomalies import ANOMALY_SCHEMA
+from assets.transforms.calendars import sessions_between
 
 RAW_PRICES_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -142,9 +143,12 @@ def _holidays(calendar: str, first_year: int, last_year: int) -> tuple[date, ...
         hi = min(hi, probe.bound_max().date())
     if lo > hi:
         return ()
-    cal = xcals.get_calendar(calendar, start=lo.isoformat(), end=hi.isoformat())
-    sessions = {d.date() for d in cal.sessions}
-    mask = cal.weekmask
+    shared = sessions_between(calendar, lo, hi)  # one calendar per process, not one per span
+    if shared is not None:
+        sessions = set(shared.to_list())
+    else:
+        sessions = {d.date() for d in xcals.get_calendar(calendar, start=lo.isoformat(), end=hi.isoformat()).sessions}
+    mask = probe.weekmask
     days = (lo + timedelta(days=i) for i in range((hi - lo).days + 1))
     return tuple(d for d in days if mask[d.weekday()] == "1" and d not in sessions)
 

@@ -995,6 +995,7 @@ SQL_BUILDERS = {
     ("assets/warehouse.py", "_insert"),
     ("assets/warehouse.py", "replace_rows"),
     ("assets/warehouse.py", "table_summary"),
+    ("assets/warehouse.py", "_stats_range"),
     ("assets/warehouse.py", "change_counts"),
     ("assets/warehouse.py", "query"),
     # perf: DuckLake attach (extension and catalog paths), constraint-free DDL and the key/CHECK

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.integration.test_processes import _env, _free_port
+from tests.integration._processes import _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
