@@ -36,7 +36,7 @@ from assets.quality.profiles import (
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.scope import RunScope
 from assets.sources.adapters import Source
-from assets.sources.base import PriceFetch
+from assets.sources.base import FILE_MARKS_SCHEMA, FileMark, PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, detect_anomalies
@@ -96,26 +96,49 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     )
 
 
+def held_marks(warehouse: WarehouseResource, tickers: list[str]) -> dict[str, FileMark]:
+    """What earlier raw loads read of each source file (raw.replay_files), for loads core has built.
+
+    A mark whose load core never built (core failed, or raw ran alone) is left out: that file is
+    read again from the ticker's start, so core gets the rows it missed.
+    """
+    marks = warehouse.query(
+        "SELECT f.path, f.size, f.digest FROM raw.replay_files AS f WHERE list_contains(?, f.ticker)"
+        " AND EXISTS (SELECT 1 FROM raw.loads AS l WHERE l.asset = 'core.prices_daily' AND l.load_id = f.load_id)",
+        [tickers],
+    )
+    return {path: FileMark(size, digest) for path, size, digest in marks.iter_rows()}
+
+
 def fetch_in_chunks(
     context: dg.AssetExecutionContext,
     adapter: Source,
     universe: pl.DataFrame,
     starts: dict[str, date | None],
     progress: Progress | None = None,
+    marks: dict[str, FileMark] | None = None,
 ) -> PriceFetch:
     """The adapter's fetch, a chunk of tickers at a time, logging `n/N tickers, rows, elapsed`."""
     own = progress is None
     progress = progress or Progress(context.log, "tickers", universe.height)
-    frames, conflicts, failures = [], [], {}
+    frames, conflicts, files, failures, unchanged = [], [], [], {}, []
     for chunk in universe.iter_slices(FETCH_CHUNK):
-        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]})
+        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]}, marks)
         frames.append(got.frame)
         conflicts.append(got.conflicts)
+        files.append(got.files)
         failures.update(got.failures)
+        unchanged.extend(got.unchanged)
         progress.step(chunk.height, got.frame.height)
     if own:
         progress.done()
-    return PriceFetch(pl.concat(frames), failures, pl.concat(conflicts))
+    return PriceFetch(
+        pl.concat(frames),
+        failures,
+        pl.concat(conflicts),
+        files=pl.concat(files) if files else pl.DataFrame(schema=FILE_MARKS_SCHEMA),
+        unchanged=sorted(unchanged),
+    )
 
 
 def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str]) -> int:
@@ -187,11 +210,14 @@ def raw_prices_daily(
     held = held_stats(warehouse, tickers)
     last = {} if scope.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
+    marks = {} if scope.full_refresh else held_marks(warehouse, [t for t in tickers if starts[t] is not None])
     adapter = source.adapter
     load_id = new_load_id("raw_prices")
     now = datetime.now(UTC)
     failures: dict[str, str] = {}
     reloaded: list[str] = []
+    unchanged: list[str] = []  # tickers whose files had not changed: nothing new, data current as held
+    file_parts: list[pl.DataFrame] = []
     conflict_parts: list[pl.DataFrame] = []
     audit_parts: list[pl.DataFrame] = []
     history_parts: list[pl.DataFrame] = []
@@ -203,7 +229,7 @@ def raw_prices_daily(
         for batch in ticker_batches(tickers):
             part = universe.filter(pl.col("ticker").is_in(batch))
             try:
-                fetched = fetch_in_chunks(context, adapter, part, starts, progress)
+                fetched = fetch_in_chunks(context, adapter, part, starts, progress, marks)
                 reload = new_actions(fetched.frame, last)
                 if reload:
                     context.log.info(f"new dividend or split, reloading whole history: {reload}")
@@ -215,10 +241,13 @@ def raw_prices_daily(
                         [fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts]
                     )
                     fetched.failures.update(again.failures)
+                    fetched.files = pl.concat([fetched.files.filter(~pl.col("ticker").is_in(reload)), again.files])
             except SourceUnavailable as exc:
                 raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
             failures.update(fetched.failures)
             reloaded.extend(reload)
+            unchanged.extend(fetched.unchanged)
+            file_parts.append(fetched.files)
             batch_full = sorted({t for t in batch if starts[t] is None} | set(reload))
             frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
             staging.add("raw", frame)
@@ -237,6 +266,13 @@ def raw_prices_daily(
         full = sorted({t for t in tickers if starts[t] is None} | set(reloaded))
         found = pl.concat(conflict_parts) if conflict_parts else pl.DataFrame(schema=REJECTED_SCHEMA)
         conflicts = found.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
+        files = (
+            pl.concat(file_parts)
+            .filter(~pl.col("ticker").is_in(sorted(failures)))
+            .with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("read_at"))
+            if file_parts
+            else pl.DataFrame(schema=FILE_MARKS_SCHEMA)
+        )
         # audit
         outcomes = audit(
             "raw_prices_daily",
@@ -252,6 +288,7 @@ def raw_prices_daily(
                 con, "raw.prices_daily", staging.get("raw"), ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
             )
             upsert(con, "raw.prices_daily", staging.get("raw"))
+            upsert(con, "raw.replay_files", files)
             upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
             replace_anomalies(
                 con,
@@ -265,7 +302,8 @@ def raw_prices_daily(
                 load_id=load_id,
                 asset="raw.prices_daily",
                 source=adapter.name,
-                tickers=sorted(tally.keys),
+                # unchanged files' tickers too: core judges their freshness on the rows it holds
+                tickers=sorted(set(tally.keys) | set(unchanged)),
                 full_tickers=full,
                 row_count=tally.rows,
                 failures=failures,
@@ -415,7 +453,8 @@ def prices_daily(
         rejected = pl.concat(rejected_parts)
         flagged = pl.concat(flagged_parts)
         # audit
-        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(loaded)), *new_last])
+        # tickers loaded without new rows (their files unchanged) keep the last date held
+        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(sorted(tally.keys))), *new_last])
         outcomes = audit(
             "prices_daily",
             {
