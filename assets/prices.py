@@ -82,6 +82,11 @@ def in_batch(tickers: list[str]) -> list[object]:
     return [min(tickers, default=""), max(tickers, default=""), tickers]
 
 
+# Whole-table reads filter by `ticker IN (SELECT unnest(?::VARCHAR[]))`, a hash semi-join;
+# `list_contains(?, ticker)` tests the whole list on every row (0.8 s against 0.2 s for 2,000
+# tickers over 12.6 M rows).
+
+
 def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:
     for i in range(0, len(tickers), size):
         yield tickers[i : i + size]
@@ -91,7 +96,7 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     """Per ticker in core: rows, first and last trade date (what readers have now)."""
     return warehouse.query(
         "SELECT ticker, count(*) AS rows, min(trade_date) AS first_date, max(trade_date) AS last_date"
-        " FROM core.prices_daily WHERE list_contains(?, ticker) GROUP BY ticker",
+        " FROM core.prices_daily WHERE ticker IN (SELECT unnest(?::VARCHAR[])) GROUP BY ticker",
         [tickers],
     )
 
@@ -158,7 +163,7 @@ def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str
             else ""
         )
         (count,) = con.execute(
-            f"SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker){kept}", [tickers]
+            f"SELECT count(*) FROM core.prices_daily p WHERE p.ticker IN (SELECT unnest(?::VARCHAR[])){kept}", [tickers]
         ).fetchone()  # type: ignore[misc]
     finally:
         if not isinstance(staged, Staged):
@@ -328,41 +333,93 @@ def raw_prices_daily(
 RETURN_COLUMNS = ["ticker", "trade_date", "adj_close", "dividend", "split_ratio"]
 
 
-def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: list[str]) -> pl.DataFrame:
-    """``returns_profile`` of the staged rows in the context of what readers will see after the publish.
+# days before the earliest staged date scanned for each ticker's previous close (holidays included)
+PREVIOUS_CLOSE_DAYS = 21
+
+
+def held_from_previous(con: duckdb.DuckDBPyConnection, partial: pl.DataFrame) -> pl.DataFrame:
+    """Held rows (``RETURN_COLUMNS``) of each ticker from its last row before its first staged date on.
+
+    One scan of the recent dates finds the previous row of almost every ticker (a daily load
+    needs a few rows per ticker, not whole histories); a ticker whose previous row is older than
+    that is looked up exactly on its own.
+    """
+    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
+    since = firsts["first"].min() - timedelta(days=PREVIOUS_CLOSE_DAYS)  # type: ignore[operator]
+    rows = con.execute(
+        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+        " WHERE trade_date >= ? AND ticker IN (SELECT unnest(?::VARCHAR[]))",
+        [since, firsts["ticker"].to_list()],
+    ).pl()
+    prev = (
+        rows.join(firsts, on="ticker")
+        .filter(pl.col("trade_date") < pl.col("first"))
+        .group_by("ticker")
+        .agg(pl.col("trade_date").max().alias("prev"))
+    )
+    far = firsts.join(prev, on="ticker", how="anti")  # no held row in the scanned dates before the first
+    if not far.is_empty():
+        con.register("_firsts", far.to_arrow())
+        try:
+            older = con.execute(
+                "SELECT c.ticker, max(c.trade_date) AS prev FROM core.prices_daily AS c JOIN _firsts AS f"
+                " USING (ticker) WHERE c.trade_date < f.first AND c.ticker BETWEEN ? AND ? GROUP BY c.ticker",
+                in_batch(far["ticker"].to_list())[:2],
+            ).pl()
+        finally:
+            con.unregister("_firsts")
+        prev = pl.concat([prev, older.cast(prev.schema)])  # type: ignore[arg-type]
+        held = prev.filter(pl.col("prev") < since)  # rows between that previous one and the scanned dates
+        if not held.is_empty():
+            rows = pl.concat(
+                [
+                    rows,
+                    con.execute(
+                        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+                        " WHERE trade_date < ? AND ticker IN (SELECT unnest(?::VARCHAR[]))",
+                        [since, held["ticker"].to_list()],
+                    )
+                    .pl()
+                    .join(held, on="ticker")
+                    .filter(pl.col("trade_date") >= pl.col("prev"))
+                    .drop("prev"),
+                ]
+            )
+    bound = firsts.join(prev, on="ticker", how="left").select("ticker", pl.coalesce("prev", "first").alias("from"))
+    return (
+        rows.join(bound, on="ticker")
+        .filter(pl.col("trade_date") >= pl.col("from"))
+        .select(RETURN_COLUMNS)
+        .sort("ticker", "trade_date")
+    )
+
+
+def staged_returns(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame, full: list[str]) -> pl.DataFrame:
+    """``returns_profile`` of the staged rows (``RETURN_COLUMNS``) in the context of what readers will see
+    after the publish.
 
     Whole histories (for the robust scale) are read only for tickers with a move to judge; the
-    others need just the close before their first staged date, so a daily load stays small.
+    others need just the close before their first staged date, so a daily load stays small. Tickers
+    reloaded whole need nothing held: their staged rows are their history.
     """
-    staged = core.select(RETURN_COLUMNS)
+    staged = staged.select(RETURN_COLUMNS)
     partial = staged.filter(~pl.col("ticker").is_in(full))
-    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
-    con.register("_firsts", firsts.to_arrow())
-    try:
-        recent = con.execute(
-            """
-            WITH prev AS (
-                SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
-                WHERE c.trade_date < f.first AND c.ticker BETWEEN $1 AND $2 GROUP BY c.ticker
-            )
-            SELECT c.ticker, c.trade_date, c.adj_close, c.dividend, c.split_ratio
-            FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
-            WHERE c.trade_date >= coalesce(prev.d, f.first) AND c.ticker BETWEEN $1 AND $2
-            """,
-            in_batch(firsts["ticker"].to_list())[:2],
-        ).pl()
-    finally:
-        con.unregister("_firsts")
+    recent = held_from_previous(con, partial) if not partial.is_empty() else pl.DataFrame(schema=staged.schema)
     movers = tickers_with_moves(recent, staged)
     if not movers:
         return returns_profile(pl.DataFrame(schema=staged.schema), staged.head(0))
-    history = con.execute(
-        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
-        " WHERE list_contains(?, ticker)",
-        [movers],
-    ).pl()
+    held = [t for t in movers if t not in set(full)]
+    history = (
+        con.execute(
+            "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+            " WHERE ticker IN (SELECT unnest(?::VARCHAR[]))",
+            [held],
+        ).pl()
+        if held
+        else pl.DataFrame(schema=staged.schema)
+    )
     mine = staged.filter(pl.col("ticker").is_in(movers))
-    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), mine])
+    after = pl.concat([history, mine])
     return returns_profile(after, mine)
 
 
@@ -408,6 +465,7 @@ def prices_daily(
     rejected_parts: list[pl.DataFrame] = []
     flagged_parts: list[pl.DataFrame] = []
     returns_parts: list[pl.DataFrame] = []
+    partial_returns: list[pl.DataFrame] = []  # incremental tickers' staged rows: one profile over all
     rows_parts: list[pl.DataFrame] = []
     within_parts: list[pl.DataFrame] = []
     new_last: list[pl.DataFrame] = []
@@ -448,8 +506,11 @@ def prices_daily(
                         core if audit_cols is None else core.select(sorted(audit_cols & set(core.columns)))
                     )
                 if want is None or "returns_within_robust_bound" in want:
-                    returns_parts.append(staged_returns(con, core, full))
+                    returns_parts.append(staged_returns(con, core.filter(is_full), full))
+                    partial_returns.append(core.filter(~is_full).select(RETURN_COLUMNS))
                 del raw, core
+            if partial_returns:  # one look-up of the held closes for every incremental ticker, not one per batch
+                returns_parts.append(staged_returns(con, pl.concat(partial_returns), full))
         rejected = pl.concat(rejected_parts)
         flagged = pl.concat(flagged_parts)
         # audit
@@ -459,7 +520,7 @@ def prices_daily(
             "prices_daily",
             {
                 "rows": lambda: pl.concat(rows_parts),
-                "returns": lambda: pl.concat(returns_parts),
+                "returns": lambda: pl.concat(returns_parts).sort("ticker", "trade_date"),
                 "freshness": lambda: freshness_profile(
                     last_after.filter(pl.col("ticker").is_in(loaded)),
                     universe,
