@@ -1005,6 +1005,7 @@ SQL_BUILDERS = {
     ("assets/warehouse.py", "replace_rows"),
     ("assets/warehouse.py", "table_summary"),
     ("assets/warehouse.py", "change_counts"),
+    ("assets/warehouse.py", "_is_empty"),
     ("assets/warehouse.py", "query"),
     # perf: DuckLake attach (extension and catalog paths), constraint-free DDL and the key/CHECK
     # checks from sql/schema, staged Parquet file paths; never a ticker

@@ -1,4 +1,4 @@
-"""The price step's reads of held rows: the bounded previous-close look-up against the exact query."""
+"""The price step's reads of held rows and its return profile: shortcuts against the exact computations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from assets.prices import RETURN_COLUMNS, held_from_previous
+from assets.quality.profiles import tickers_with_moves
 
 EXACT = """
 WITH prev AS (
@@ -75,3 +76,42 @@ def test_held_from_previous_equals_the_exact_query(con: duckdb.DuckDBPyConnectio
 
     assert got.equals(exact.cast(got.schema))  # type: ignore[arg-type]
     assert got.height > len(firsts)  # previous closes were found, not just the staged days
+
+
+def test_tickers_with_moves_same_on_ordered_whole_histories() -> None:
+    """The shortcut for whole histories in order (what core stages) finds the same tickers as the general path."""
+    days = [date(2024, 1, 1) + timedelta(days=k) for k in range(300)]
+    closes = {
+        "CALM": [10.0 * 1.001**k for k in range(300)],
+        "JUMP": [10.0 if k < 150 else 14.0 for k in range(300)],  # +34% unexplained: a move
+        "SPLIT": [10.0 if k < 100 else 5.0 for k in range(300)],  # explained by a split that day
+        "DROP": [10.0 if k < 200 else 7.0 for k in range(300)],  # -36%: a move
+        "ZERO": [10.0 if k != 50 else 0.0 for k in range(300)],  # a non-positive close is skipped
+    }
+    frames = [
+        pl.DataFrame(
+            {
+                "ticker": t,
+                "trade_date": days,
+                "adj_close": c,
+                "dividend": 0.0,
+                "split_ratio": [0.5 if (t == "SPLIT" and k == 100) else None for k in range(300)],
+            },
+            schema={
+                "ticker": pl.String,
+                "trade_date": pl.Date,
+                "adj_close": pl.Float64,
+                "dividend": pl.Float64,
+                "split_ratio": pl.Float64,
+            },
+        )
+        for t, c in sorted(closes.items())
+    ]
+    staged = pl.concat(frames)
+    none = staged.head(0)
+
+    ordered = tickers_with_moves(none, staged)
+
+    assert ordered == ["DROP", "JUMP"]
+    assert ordered == tickers_with_moves(none, staged.reverse())  # not in order: the general path
+    assert ordered == tickers_with_moves(none, pl.concat([staged, staged.tail(1)]))  # a key twice: general
