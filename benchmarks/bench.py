@@ -8,7 +8,8 @@ the ``Ticker.history().to_csv()`` shape, gzipped) with a matching universe file,
               great-expectations checks, anomaly rules, publish), into a fresh warehouse file;
 - ours_no_checks: the same with the asset checks (GX suites) and the dq asset deselected;
 - peer:       pandas ``read_csv`` of each file and ``DataFrame.to_sql`` into SQLite (append);
-- incremental: one new trading day for every ticker, into the warehouse of ``ours``;
+- incremental: one new trading day for every ticker, into the warehouse of ``ours`` (``next/``
+              holds each file as a recorder appends to it: ``base`` plus a gzip member with the day);
 - one_ticker: ``python -m orchestration.run``-style refresh of one ticker on the full warehouse,
               whole process wall time, against ``python -c "import dagster, duckdb, polars"``;
 - ducklake / ducklake_incremental: ``ours`` and ``incremental`` into a local DuckLake catalog.
@@ -98,17 +99,19 @@ def _write_ticker(args: tuple[int, list[date], Path]) -> int:
         }
     )
     name = f"{ticker_name(i)}.csv.gz"
-    for version, part in (("base", frame.head(n - 1)), ("next", frame)):
-        (root / version / "yfinance-history" / GROUP / name).write_bytes(
-            gzip.compress(part.write_csv().encode(), compresslevel=6)
-        )
+    base = gzip.compress(frame.head(n - 1).write_csv().encode(), compresslevel=6)
+    (root / "base" / "yfinance-history" / GROUP / name).write_bytes(base)
+    # a recorder appends the new day as a gzip member (concatenated members are one gzip stream)
+    new_day = gzip.compress(frame.tail(1).write_csv(include_header=False).encode(), compresslevel=6)
+    (root / "next" / "yfinance-history" / GROUP / name).write_bytes(base + new_day)
     return n
 
 
 def generate(root: Path, tickers: int, years: int) -> dict[str, Any]:
     """Synthetic files and universe at ``root`` (reused when the manifest matches)."""
     manifest = root / "manifest.json"
-    want = {"tickers": tickers, "years": years, "last_day": LAST_DAY.isoformat(), "version": 1}
+    # version 2: next/ is base plus an appended gzip member (version 1 rewrote whole files)
+    want = {"tickers": tickers, "years": years, "last_day": LAST_DAY.isoformat(), "version": 2}
     if manifest.exists() and json.loads(manifest.read_text()) == want:
         return want
     if root.exists():

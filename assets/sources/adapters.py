@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from assets.sources.base import PriceFetch
+from assets.sources.base import FileMark, PriceFetch
 from assets.sources.errors import SourceError
 from assets.universe import reporting_currency_guess
 
@@ -26,7 +26,9 @@ class Source(Protocol):
     requests_per_second: float  # pacing of per-ticker calls (inf: local files)
     snapshots_are_now: bool  # True when .info is a snapshot of now (past days cannot be fetched)
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch: ...
+    def fetch_prices(
+        self, instruments: pl.DataFrame, starts: dict[str, date | None], marks: dict[str, FileMark] | None = None
+    ) -> PriceFetch: ...
 
     def snapshot_day(self, today: date) -> date:
         """The default day of a fundamentals snapshot (today, or the last day of a recording)."""
@@ -54,8 +56,10 @@ class LiveSource:
         self.prices = YahooPrices(requests_per_second=yahoo_per_second)
         self.requests_per_second = yahoo_per_second
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
-        return self.prices.fetch_prices(instruments, starts)
+    def fetch_prices(
+        self, instruments: pl.DataFrame, starts: dict[str, date | None], marks: dict[str, FileMark] | None = None
+    ) -> PriceFetch:
+        return self.prices.fetch_prices(instruments, starts)  # Yahoo has no files: nothing to mark
 
     def snapshot_day(self, today: date) -> date:
         return today
@@ -87,8 +91,10 @@ class ReplaySource:
         self.prices = ReplayPrices(replay_dir)  # refuses a missing folder
         self.replay_dir = replay_dir
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
-        return self.prices.fetch_prices(instruments, starts)
+    def fetch_prices(
+        self, instruments: pl.DataFrame, starts: dict[str, date | None], marks: dict[str, FileMark] | None = None
+    ) -> PriceFetch:
+        return self.prices.fetch_prices(instruments, starts, marks)
 
     def snapshot_day(self, today: date) -> date:
         return today
@@ -130,8 +136,10 @@ class SampleSource:
 
         self.prices = SamplePrices()
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
-        return self.prices.fetch_prices(instruments, starts)
+    def fetch_prices(
+        self, instruments: pl.DataFrame, starts: dict[str, date | None], marks: dict[str, FileMark] | None = None
+    ) -> PriceFetch:
+        return self.prices.fetch_prices(instruments, starts)  # generated, no files: nothing to mark
 
     def snapshot_day(self, today: date) -> date:
         from assets.sources.sample import SAMPLE_END

@@ -15,6 +15,27 @@ def _no_conflicts() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECTED_SCHEMA)
 
 
+@dataclass(frozen=True)
+class FileMark:
+    """How much of a recorded file a load has read: its size then and a digest of those bytes."""
+
+    size: int
+    digest: str
+
+
+# what a fetch read of each file (replay: kept in raw.replay_files for the next load)
+FILE_MARKS_SCHEMA: dict[str, pl.DataType] = {
+    "ticker": pl.String(),
+    "path": pl.String(),
+    "size": pl.Int64(),
+    "digest": pl.String(),
+}
+
+
+def _no_files() -> pl.DataFrame:
+    return pl.DataFrame(schema=FILE_MARKS_SCHEMA)
+
+
 @dataclass
 class PriceFetch:
     """Raw rows (``RAW_PRICES_SCHEMA``) for the tickers that worked, and why the others did not.
@@ -24,11 +45,16 @@ class PriceFetch:
     exact copies vanish, and each dropped different version is added to ``conflicts``
     (REJECTED_SCHEMA, reason ``conflicting_duplicate``, row_json = the dropped version), so
     nothing is overwritten silently.
+
+    ``files`` (sources reading files) marks what was read of each file; ``unchanged`` lists the
+    tickers whose files had not changed since their mark, so there was nothing new to read.
     """
 
     frame: pl.DataFrame
     failures: dict[str, str] = field(default_factory=dict)
     conflicts: pl.DataFrame = field(default_factory=_no_conflicts)
+    files: pl.DataFrame = field(default_factory=_no_files)
+    unchanged: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.frame, found = resolve_duplicates(self.frame)
@@ -39,8 +65,11 @@ class PriceFetch:
 class PriceSource(Protocol):
     name: str
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
-        """Daily bars from ``starts[ticker]`` (None: the whole history) for each instrument."""
+    def fetch_prices(
+        self, instruments: pl.DataFrame, starts: dict[str, date | None], marks: dict[str, FileMark] | None = None
+    ) -> PriceFetch:
+        """Daily bars from ``starts[ticker]`` (None: the whole history) for each instrument; ``marks``:
+        what earlier loads read of the source's files (sources without files ignore them)."""
         ...
 
 

@@ -8,11 +8,18 @@ instrument's ``calendar`` (when ``instruments`` has that column).
 A history file without Adj Close was written with dividends folded into Close; that
 ticker's download rows are put on the same basis here, before clipping to the load window,
 so the basis of a date never depends on which other dates a load contains.
+
+Recorders append: a day is added to a file as a new gzip member (concatenated members are one
+valid gzip stream) or, uncompressed, as new lines. An incremental load is given ``marks``, what
+the warehouse has read of each file before (its size then and a digest of those bytes), so a
+file that only grew is read from its old end and a file unchanged is not parsed at all; a file
+rewritten, shrunk or whose old bytes differ is read whole, as without marks (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from assets.sources.base import PriceFetch, clip_to_starts
+from assets.sources.base import FILE_MARKS_SCHEMA, FileMark, PriceFetch, clip_to_starts
 from assets.sources.errors import SourceConfigError, SourceError
 from assets.transforms.prices import (
     empty_raw,
@@ -53,7 +60,10 @@ def _ticker_of(path: Path) -> str:
     return path.name.removesuffix(".gz").removesuffix(".csv")
 
 
-def file_index(replay_dir: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+FileIndex = tuple[dict[str, list[Path]], dict[str, list[Path]]]  # history files, download files by ticker
+
+
+def file_index(replay_dir: Path) -> FileIndex:
     """Every price file by ticker, listed once (globbing per ticker is quadratic in the universe).
 
     Same files and order as ``history_files`` / ``download_files``: group folders first, then
@@ -67,6 +77,39 @@ def file_index(replay_dir: Path) -> tuple[dict[str, list[Path]], dict[str, list[
     for path in _find(replay_dir / "yfinance-download", "*.csv*"):
         down.setdefault(_ticker_of(path), []).append(path)
     return hist, down
+
+
+def _hasher() -> hashlib._Hash:
+    """SHA-1 as a change detector (not for security): twice BLAKE2b's speed here, and every byte counts."""
+    return hashlib.sha1(usedforsecurity=False)
+
+
+def file_mark(path: Path) -> FileMark:
+    data = path.read_bytes()
+    hasher = _hasher()
+    hasher.update(data)
+    return FileMark(len(data), hasher.hexdigest())
+
+
+def appended_bytes(data: bytes, mark: FileMark | None, gzipped: bool) -> bytes | None:
+    """The text appended to ``data`` since ``mark`` (b"" when unchanged), or None when the file must be
+    read whole: no mark, shrunk, the old bytes differ, or what follows them is not whole gzip members
+    (or, uncompressed, the old bytes did not end a line)."""
+    if mark is None or len(data) < mark.size:
+        return None
+    hasher = _hasher()
+    hasher.update(memoryview(data)[: mark.size])
+    if hasher.hexdigest() != mark.digest:
+        return None
+    if len(data) == mark.size:
+        return b""
+    tail = data[mark.size :]
+    if not gzipped:
+        return tail if data[mark.size - 1 : mark.size] == b"\n" else None
+    try:
+        return gzip.decompress(tail)
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def recent_lines(data: bytes, since: date) -> tuple[bytes, list[bytes]]:
@@ -138,14 +181,37 @@ class ReplayPrices:
                 "shared/data (yfinance-history/, yfinance-download/, sec-companyfacts/)"
             )
         self.replay_dir = replay_dir
+        self._index: tuple[tuple[tuple[str, int], ...], FileIndex] | None = None
 
-    def fetch_prices(self, instruments: pl.DataFrame, starts: dict[str, date | None]) -> PriceFetch:
+    def _file_index(self) -> FileIndex:
+        """``file_index``, listed again only when a price folder changed (a load fetches in many chunks)."""
+        folders = [self.replay_dir / "yfinance-history", self.replay_dir / "yfinance-download"]
+        folders += [p for p in sorted(folders[0].glob("*")) if p.is_dir()]
+        key = tuple((str(f), f.stat().st_mtime_ns) for f in folders if f.is_dir())
+        if self._index is None or self._index[0] != key:
+            self._index = (key, file_index(self.replay_dir))
+        return self._index[1]
+
+    def rel(self, path: Path) -> str:
+        """A file's name in marks: its path under the replay folder."""
+        return path.relative_to(self.replay_dir).as_posix()
+
+    def fetch_prices(
+        self,
+        instruments: pl.DataFrame,
+        starts: dict[str, date | None],
+        marks: dict[str, FileMark] | None = None,
+    ) -> PriceFetch:
+        """Rows from ``starts`` per ticker. ``marks`` (by ``rel`` path): what was read of each file
+        before, used for tickers with a start; the result's ``files`` are the new marks and
+        ``unchanged`` the tickers whose only file had not changed."""
+        marks = marks or {}
         parts: list[pl.DataFrame] = [empty_raw()]
         failures: dict[str, str] = {}
         calendars: dict[str, str | None] = (
             dict(instruments.select("ticker", "calendar").iter_rows()) if "calendar" in instruments.columns else {}
         )
-        hist_index, down_index = file_index(self.replay_dir)
+        hist_index, down_index = self._file_index()
         single: list[tuple[str, Path, str | None]] = []  # one history file, no download: read in bulk
         for ticker in instruments["ticker"].to_list():
             hist, down = hist_index.get(ticker, []), down_index.get(ticker, [])
@@ -164,18 +230,34 @@ class ReplayPrices:
                 parts.extend(self._read_ticker(ticker, hist, down, tz))
             except SourceError as exc:
                 failures[ticker] = exc.problem
-        bulk, fallback = self._read_bulk(single, starts)
+        read: dict[str, tuple[str, FileMark]] = {}  # ticker -> (file, mark) of single-file tickers read
+        unchanged: set[str] = set()
+        bulk, fallback = self._read_bulk(single, starts, marks, read, unchanged)
         parts.extend(bulk)
         for ticker, path, tz in fallback:  # whatever the bulk read could not take: one by one, errors named
             try:
+                mark = file_mark(path)  # before parsing: a line appended meanwhile is read again next time
                 parts.extend(self._read_ticker(ticker, [path], [], tz))
+                read[ticker] = (self.rel(path), mark)
             except SourceError as exc:
                 failures[ticker] = exc.problem
+            except OSError as exc:
+                failures[ticker] = f"{self.rel(path)}: unreadable: {exc}"
         frame = pl.concat(parts, how="vertical")
-        return PriceFetch(clip_to_starts(frame, starts), failures)
+        files = pl.DataFrame(
+            [(t, f, m.size, m.digest) for t, (f, m) in sorted(read.items()) if t not in failures],
+            schema=FILE_MARKS_SCHEMA,
+            orient="row",
+        )
+        return PriceFetch(clip_to_starts(frame, starts), failures, files=files, unchanged=sorted(unchanged))
 
     def _read_bulk(
-        self, files: list[tuple[str, Path, str | None]], starts: dict[str, date | None]
+        self,
+        files: list[tuple[str, Path, str | None]],
+        starts: dict[str, date | None],
+        marks: dict[str, FileMark],
+        read: dict[str, tuple[str, FileMark]],
+        unchanged: set[str],
     ) -> tuple[list[pl.DataFrame], list[tuple[str, Path, str | None]]]:
         """History files sharing a header and a time zone, parsed in one multi-file scan.
 
@@ -191,15 +273,21 @@ class ReplayPrices:
             except (OSError, EOFError, zlib.error, UnicodeDecodeError):
                 fallback.append(item)
         out: list[pl.DataFrame] = []
-        for (_, tz), items in groups.items():
+        for (head, tz), items in groups.items():
             if len(items) < 2:
                 fallback.extend(items)
                 continue
             ticker_by_path = {str(path): ticker for ticker, path, _ in items}
             try:
                 if all(starts.get(t) is not None for t, _, _ in items):
-                    frame, empty = self._recent_rows(items, starts)
+                    frame, empty, found = self._recent_rows(items, starts, head, marks)
+                    unchanged.update(t for t, (_, _, same) in found.items() if same and t not in empty)
+                    group_marks = {t: (f, m) for t, (f, m, _) in found.items()}
                 else:
+                    # marks before parsing: a line appended meanwhile is read again next time
+                    with ThreadPoolExecutor(max_workers=2) as pool:
+                        got = list(pool.map(file_mark, [path for _, path, _ in items]))
+                    group_marks = {t: (self.rel(p), m) for (t, p, _), m in zip(items, got, strict=True)}
                     frame = pl.read_csv(
                         [path for _, path, _ in items], infer_schema=False, include_file_paths="_path"
                     ).with_columns(pl.col("_path").replace_strict(ticker_by_path).alias("ticker"))
@@ -210,34 +298,57 @@ class ReplayPrices:
                     frame = frame.filter(~pl.col("ticker").is_in(sorted(empty)))
                 # rows before a ticker's load window are never needed: drop them before parsing
                 out.append(normalize_history_many(frame, self.name, tz=tz, starts=starts))
+                read.update({t: fm for t, fm in group_marks.items() if t not in empty})
             except (SourceError, pl.exceptions.PolarsError, OSError, EOFError, zlib.error, UnicodeDecodeError):
                 fallback.extend(items)
+                unchanged.difference_update(t for t, _, _ in items)
         return out, fallback
 
     def _recent_rows(
-        self, items: list[tuple[str, Path, str | None]], starts: dict[str, date | None]
-    ) -> tuple[pl.DataFrame, set[str]]:
+        self,
+        items: list[tuple[str, Path, str | None]],
+        starts: dict[str, date | None],
+        header_line: str,
+        marks: dict[str, FileMark],
+    ) -> tuple[pl.DataFrame, set[str], dict[str, tuple[str, FileMark, bool]]]:
         """Incremental loads: only the lines from a day before each ticker's window, as text with a
-        ticker column; and the tickers whose file has no rows at all."""
+        ticker column; the tickers whose file has no rows at all; per ticker its file, new mark and
+        whether the file was unchanged since its mark.
 
-        def one(item: tuple[str, Path, str | None]) -> tuple[bytes, list[bytes], bool]:
+        A file that only grew since its mark is read from the old end (the lines appended); one
+        unchanged gives no lines; any other is decompressed whole and scanned (``recent_lines``).
+        """
+        group_head = header_line.encode()
+
+        def one(item: tuple[str, Path, str | None]) -> tuple[bytes, list[bytes], bool, FileMark, bool]:
             ticker, path, _ = item
             since = starts[ticker] - timedelta(days=1)  # type: ignore[operator]
-            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-            head, lines = recent_lines(data, since)
-            newline = data.find(b"\n")
-            has_rows = newline >= 0 and bool(data[newline + 1 :].strip())
+            stored = path.read_bytes()
+            hasher = _hasher()
+            hasher.update(stored)
+            mark = FileMark(len(stored), hasher.hexdigest())
+            gzipped = path.suffix == ".gz"
+            appended = appended_bytes(stored, marks.get(self.rel(path)), gzipped)
+            if appended is not None:  # rows were read before: only what was appended is new
+                lines = recent_lines(group_head + b"\n" + appended, since)[1] if appended else []
+                head, has_rows = group_head, True
+            else:
+                data = gzip.decompress(stored) if gzipped else stored
+                head, lines = recent_lines(data, since)
+                newline = data.find(b"\n")
+                has_rows = newline >= 0 and bool(data[newline + 1 :].strip())
             prefix = ticker.encode() + b","
-            return head, [prefix + line for line in lines], has_rows
+            return head, [prefix + line for line in lines], has_rows, mark, appended == b""
 
-        with ThreadPoolExecutor(max_workers=2) as pool:  # zlib releases the GIL
+        with ThreadPoolExecutor(max_workers=2) as pool:  # zlib and hashlib release the GIL
             parts = list(pool.map(one, items))
-        heads = {head for head, _, _ in parts}
+        heads = {head for head, _, _, _, _ in parts}
         if len(heads) != 1:
             raise SourceError("(bulk)", "files of one group disagree on their header")
-        empty = {item[0] for item, (_, _, has_rows) in zip(items, parts, strict=True) if not has_rows}
-        blob = b"ticker," + heads.pop() + b"\n" + b"\n".join(line for _, lines, _ in parts for line in lines)
-        return pl.read_csv(blob, infer_schema=False), empty
+        empty = {item[0] for item, part in zip(items, parts, strict=True) if not part[2]}
+        found = {t: (self.rel(p), part[3], part[4]) for (t, p, _), part in zip(items, parts, strict=True)}
+        blob = b"ticker," + heads.pop() + b"\n" + b"\n".join(line for part in parts for line in part[1])
+        return pl.read_csv(blob, infer_schema=False), empty, found
 
     def _read_ticker(self, ticker: str, hist: list[Path], down: list[Path], tz: str | None) -> list[pl.DataFrame]:
         """All rows of one ticker, whole history, in file order."""

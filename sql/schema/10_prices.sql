@@ -49,3 +49,17 @@ CREATE TABLE IF NOT EXISTS core.prices_daily (
     CHECK (high IS NULL OR (high >= close AND (open IS NULL OR high >= open))),
     CHECK (low IS NULL OR (low <= close AND (open IS NULL OR low <= open)))
 );
+
+-- What the replay reader has read of each recorded price file, written with the raw load that
+-- read it: `size` bytes, whose SHA-1 digest is `digest`. Recorders append (a gzip member or
+-- lines per day), so once core has built that load, the next incremental load reads only the
+-- bytes after `size` and skips a file unchanged; a file whose first `size` bytes differ, or that
+-- shrank, is read whole again (assets/sources/replay.py).
+CREATE TABLE IF NOT EXISTS raw.replay_files (
+    path      VARCHAR NOT NULL PRIMARY KEY,  -- under the replay folder
+    ticker    VARCHAR NOT NULL,
+    size      BIGINT NOT NULL CHECK (size >= 0),
+    digest    VARCHAR NOT NULL,
+    load_id   VARCHAR NOT NULL,
+    read_at   TIMESTAMPTZ NOT NULL
+);

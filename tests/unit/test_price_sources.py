@@ -17,7 +17,7 @@ import pytest
 import requests
 import responses
 
-from assets.sources.base import PriceFetch
+from assets.sources.base import FileMark, PriceFetch
 from assets.sources.errors import SourceConfigError, SourceUnavailable
 from assets.sources.replay import ReplayPrices, read_text
 from assets.sources.sample import SAMPLE_END, SAMPLE_START, SamplePrices, ticker_seed
@@ -154,6 +154,146 @@ def test_replay_start_dates_clip_rows(replay_tmp: Path) -> None:
     assert dates["AAA"] == [date(2024, 1, 3), date(2024, 1, 4)]
     assert dates["BBB"] == [date(2024, 3, 31), date(2024, 4, 1)]
     assert dates["CCC"] == [date(2024, 5, 2), date(2024, 5, 3)]
+
+
+# ---------------------------------------------------------------- ReplayPrices: reading what was appended
+
+
+def _day(d: date, close: float) -> str:
+    return f"{d.isoformat()} 00:00:00-04:00,{close},{close + 1},{close - 1},{close},100,0.0,0.0\n"
+
+
+@pytest.fixture()
+def growing(tmp_path: Path) -> Path:
+    """Two history files (the bulk reader needs two of a header) of ten days each, gzipped."""
+    folder = tmp_path / "yfinance-history" / "G"
+    folder.mkdir(parents=True)
+    for i, ticker in enumerate(("AAA", "BBB")):
+        days = "".join(_day(date(2024, 6, 3) + timedelta(days=k), 10.0 + i + k) for k in range(10))
+        (folder / f"{ticker}.csv.gz").write_bytes(gzip.compress((HISTORY_HEADER + "\n" + days).encode()))
+    return tmp_path
+
+
+def _marks(fetch: PriceFetch) -> dict[str, FileMark]:
+    return {path: FileMark(size, digest) for _, path, size, digest in fetch.files.iter_rows()}
+
+
+NY = pl.DataFrame({"ticker": ["AAA", "BBB"], "calendar": ["XNYS", "XNYS"]})
+WINDOW = {"AAA": date(2024, 6, 9), "BBB": date(2024, 6, 9)}  # the last held day, 2024-06-12, minus a few
+
+
+def test_replay_marks_every_file_it_reads(growing: Path) -> None:
+    got = ReplayPrices(growing).fetch_prices(NY, {})
+
+    sizes = {p.relative_to(growing).as_posix(): p.stat().st_size for p in growing.rglob("*.csv.gz")}
+    assert {path: mark.size for path, mark in _marks(got).items()} == sizes
+    assert sorted(got.files["ticker"].to_list()) == ["AAA", "BBB"]
+    assert got.unchanged == []
+
+
+def test_replay_grown_file_is_read_from_its_old_end(growing: Path) -> None:
+    """A day appended as a gzip member: only the appended line is parsed, exactly as a whole read parses it."""
+    replay = ReplayPrices(growing)
+    marks = _marks(replay.fetch_prices(NY, {}))
+    path = growing / "yfinance-history" / "G" / "AAA.csv.gz"
+    path.write_bytes(path.read_bytes() + gzip.compress(_day(date(2024, 6, 13), 99.0).encode()))
+
+    got = replay.fetch_prices(NY, WINDOW, marks)
+
+    assert got.failures == {}
+    assert got.frame["trade_date"].to_list() == [date(2024, 6, 13)]  # the window's old rows are not re-read
+    assert got.frame["close"].to_list() == [99.0]
+    assert got.unchanged == ["BBB"]
+    assert _marks(got)["yfinance-history/G/AAA.csv.gz"].size == path.stat().st_size
+    whole = replay.fetch_prices(NY, WINDOW)  # no marks: the file decompressed whole, clipped to the window
+    assert got.frame.equals(whole.frame.filter(pl.col("trade_date") == date(2024, 6, 13)))
+
+
+def test_replay_unchanged_file_gives_no_rows_and_keeps_its_mark(growing: Path) -> None:
+    replay = ReplayPrices(growing)
+    first = replay.fetch_prices(NY, {})
+
+    got = replay.fetch_prices(NY, WINDOW, _marks(first))
+
+    assert got.frame.is_empty()
+    assert got.failures == {}
+    assert got.unchanged == ["AAA", "BBB"]
+    assert _marks(got) == _marks(first)
+
+
+def test_replay_full_load_ignores_marks(growing: Path) -> None:
+    replay = ReplayPrices(growing)
+    marks = _marks(replay.fetch_prices(NY, {}))
+
+    got = replay.fetch_prices(NY, {}, marks)
+
+    assert got.frame.height == 20
+    assert got.unchanged == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["rewritten", "truncated", "same_size_other_bytes", "shrunk_then_grown"],
+)
+def test_replay_file_changed_otherwise_is_read_whole(growing: Path, change: str) -> None:
+    """A file whose old bytes are not intact is read whole from the ticker's start, as without a mark."""
+    replay = ReplayPrices(growing)
+    marks = _marks(replay.fetch_prices(NY, {}))
+    path = growing / "yfinance-history" / "G" / "AAA.csv.gz"
+    text = gzip.decompress(path.read_bytes()).decode()
+    revised = text.replace(_day(date(2024, 6, 11), 18.0), _day(date(2024, 6, 11), 18.5))
+    assert revised != text
+    if change == "rewritten":  # a recorder that rewrites the file: one revised day, one new day
+        path.write_bytes(gzip.compress((revised + _day(date(2024, 6, 13), 99.0)).encode()))
+    elif change == "truncated":  # the last two days cut off
+        path.write_bytes(gzip.compress("".join(text.splitlines(keepends=True)[:-2]).encode()))
+    elif change == "same_size_other_bytes":
+        data = bytearray(path.read_bytes())
+        data[4:8] = b"\x01\x02\x03\x04"  # the gzip header's time stamp: same size and rows, other bytes
+        path.write_bytes(bytes(data))
+    else:  # cut, then appended to past the old size: the old bytes are not what was read
+        lines = text.splitlines(keepends=True)
+        tail = gzip.compress(("".join(lines[-1:]) * 40).encode())
+        path.write_bytes(gzip.compress("".join(lines[:-1]).encode()) + tail)
+    assert path.stat().st_size != marks["yfinance-history/G/AAA.csv.gz"].size or change == "same_size_other_bytes"
+
+    got = replay.fetch_prices(NY, WINDOW, marks)
+    whole = replay.fetch_prices(NY, WINDOW)
+
+    aaa = got.frame.filter(pl.col("ticker") == "AAA")
+    assert aaa.height > 0 and aaa.equals(whole.frame.filter(pl.col("ticker") == "AAA"))
+    assert got.unchanged == ["BBB"]
+    if change == "rewritten":
+        assert aaa.filter(pl.col("trade_date") == date(2024, 6, 11))["close"].to_list() == [18.5]
+
+
+def test_replay_garbage_appended_is_a_named_failure(growing: Path) -> None:
+    replay = ReplayPrices(growing)
+    marks = _marks(replay.fetch_prices(NY, {}))
+    path = growing / "yfinance-history" / "G" / "AAA.csv.gz"
+    path.write_bytes(path.read_bytes() + b"not gzip at all")
+
+    got = replay.fetch_prices(NY, WINDOW, marks)
+
+    assert list(got.failures) == ["AAA"]
+    assert "yfinance-history/G/AAA.csv.gz" in got.failures["AAA"]
+    assert "AAA" not in got.files["ticker"].to_list()
+
+
+def test_replay_plain_csv_grown_by_lines(growing: Path) -> None:
+    """Uncompressed files grow by lines: read from the old end too."""
+    for path in (growing / "yfinance-history" / "G").glob("*.csv.gz"):
+        path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))
+        path.unlink()
+    replay = ReplayPrices(growing)
+    marks = _marks(replay.fetch_prices(NY, {}))
+    path = growing / "yfinance-history" / "G" / "BBB.csv"
+    path.write_text(path.read_text() + _day(date(2024, 6, 13), 77.0))
+
+    got = replay.fetch_prices(NY, WINDOW, marks)
+
+    assert got.frame.select("ticker", "trade_date", "close").rows() == [("BBB", date(2024, 6, 13), 77.0)]
+    assert got.unchanged == ["AAA"]
 
 
 def test_replay_dir_must_exist(tmp_path: Path) -> None:
