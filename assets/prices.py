@@ -482,9 +482,16 @@ def prices_daily(
             load_id = load["load_id"]
             loaded = sorted(load["tickers"] or [])
             full = [t for t in load["full_tickers"] if t in set(loaded)]
+            # the loaded tickers' last dates (their row groups only) and the newest date of the others
             last = con.execute(
-                "SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily GROUP BY ticker"
+                "SELECT ticker, max(trade_date) AS last_date FROM core.prices_daily"
+                " WHERE ticker BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[])) GROUP BY ticker",
+                in_batch(loaded),
             ).pl()
+            (others_last,) = con.execute(  # type: ignore[misc]
+                "SELECT max(trade_date) FROM core.prices_daily WHERE ticker NOT IN (SELECT unnest(?::VARCHAR[]))",
+                [loaded],
+            ).fetchone()
             # stage, one batch of tickers at a time (every rule here is per ticker)
             for batch in ticker_batches(loaded):
                 raw = con.execute(
@@ -525,7 +532,10 @@ def prices_daily(
                 "freshness": lambda: freshness_profile(
                     last_after.filter(pl.col("ticker").is_in(loaded)),
                     universe,
-                    reference_date(last_after["last_date"], live),
+                    reference_date(
+                        pl.concat([last_after["last_date"], pl.Series([others_last], dtype=pl.Date)]).drop_nulls(),
+                        live,
+                    ),
                 ),
             },
             context=context,
@@ -691,7 +701,15 @@ def price_anomalies(
     with warehouse.connect() as con:
         load = run_load(con, "core.prices_daily", context.run.run_id)
         loaded = sorted(load["tickers"] or []) if load else []
-        held = {r[0] for r in con.execute("SELECT DISTINCT ticker FROM core.prices_daily").fetchall()}
+        wanted = sorted(set(universe["ticker"].to_list()) | set(loaded))
+        held = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT ticker FROM core.prices_daily"
+                " WHERE ticker BETWEEN ? AND ? AND ticker IN (SELECT unnest(?::VARCHAR[]))",
+                in_batch(wanted),
+            ).fetchall()
+        }
         # a ticker of the universe that core has never held is reported as no_data
         absent = [t for t in universe["ticker"].to_list() if t not in held]
         checked = sorted(set(loaded) | set(absent))
