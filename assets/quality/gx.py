@@ -132,10 +132,15 @@ def _import_gx() -> Any:
 def _context() -> Any:
     gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     ctx.variables.analytics_enabled = False
+    # GX fingerprints every pandas batch under HASH_THRESHOLD bytes (1 GB) by hashing all of it,
+    # twice per validation (get_batch, then validate re-reads the batch), for a batch marker
+    # nothing here reads: 4.0 s of 5.3 s for 12.6 M staged rows. Expectations are unaffected.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     return ctx
 
 
