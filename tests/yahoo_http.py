@@ -24,11 +24,14 @@ CHART_FILES = {
 }
 # Yahoo's answer when it rate-limits the chart API: status 429, a plain-text body
 TOO_MANY = (429, {"Content-Type": "text/html;charset=utf-8"}, "Too Many Requests\r\n")
+NOT_FOUND_CHART = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
 NOT_FOUND_SUMMARY = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": "Quote not found"}}}
 
 
 class Yahoo:
     """Yahoo's endpoints as yfinance meets them; the chart answers per symbol from a script.
+
+    ``charts[symbol]`` is the recorded body; a symbol without one gets Yahoo's 404.
 
     ``script[symbol]`` yields what to answer before the recorded body: ``TOO_MANY`` or an
     exception to raise (a timeout). ``hits`` records every chart request as
@@ -76,8 +79,12 @@ class Yahoo:
         if answer is not None:
             self.hits.append((symbol, kind, answer[0]))
             return answer
+        headers = {"Content-Type": "application/json;charset=utf-8"}
+        if symbol not in self.charts:  # Yahoo's answer for a symbol it does not know
+            self.hits.append((symbol, kind, 404))
+            return 404, headers, json.dumps(NOT_FOUND_CHART)
         self.hits.append((symbol, kind, 200))
-        return 200, {"Content-Type": "application/json;charset=utf-8"}, json.dumps(self.charts[symbol])
+        return 200, headers, json.dumps(self.charts[symbol])
 
     def chart_hits(self, symbol: str) -> list[tuple[str, int | str]]:
         return [(kind, status) for sym, kind, status in self.hits if sym == symbol]

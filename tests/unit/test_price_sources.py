@@ -6,11 +6,9 @@ from __future__ import annotations
 import copy
 import gzip
 import json
-import re
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import polars as pl
 import pytest
@@ -30,6 +28,7 @@ from assets.transforms.prices import (
     build_core,
 )
 from assets.universe import load_universe
+from tests.yahoo_http import Yahoo, forget_cookie, recorded_chart
 
 HISTORY_HEADER = "Date,Open,High,Low,Close,Volume,Dividends,Stock Splits"
 DOWNLOAD_HEADER = "Price,Adj Close,Close,High,Low,Open,Volume\nTicker,{t},{t},{t},{t},{t},{t}\nDate,,,,,,\n"
@@ -615,57 +614,12 @@ def test_sample_clips_to_starts(universe: pl.DataFrame) -> None:
 # ---------------------------------------------------------------- YahooPrices through yfinance's code
 
 
-def recorded(replay_dir: Path, name: str) -> dict:
-    with gzip.open(replay_dir / "yahoo-http" / name, "rt") as f:
-        return json.load(f)
-
-
-NOT_FOUND_CHART = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
-NOT_FOUND_SUMMARY = {"quoteSummary": {"result": None, "error": {"code": "Not Found", "description": "Quote not found"}}}
-
-
-class FakeChart:
-    """Serves chart bodies by symbol (any query string); unknown symbols get Yahoo's 404."""
-
-    def __init__(self, rsps: responses.RequestsMock) -> None:
-        self.rsps = rsps
-        self.charts: dict[str, dict] = {}
-        self.hits: list[str] = []
-        rsps.add(responses.GET, "https://fc.yahoo.com/", status=404)
-        for host in ("query1", "query2"):
-            rsps.add(responses.GET, f"https://{host}.finance.yahoo.com/v1/test/getcrumb", body="crumb")
-            rsps.add_callback(
-                responses.GET,
-                re.compile(rf"https://{host}\.finance\.yahoo\.com/v8/finance/chart/[^?]+(\?.*)?"),
-                callback=self._chart,
-            )
-            rsps.add(
-                responses.GET,
-                re.compile(rf"https://{host}\.finance\.yahoo\.com/v10/finance/quoteSummary/.*"),
-                status=404,
-                json=NOT_FOUND_SUMMARY,
-            )
-
-    def _chart(self, request: requests.PreparedRequest) -> tuple[int, dict, str]:
-        symbol = unquote(urlsplit(request.url).path.rsplit("/", 1)[-1])
-        self.hits.append(symbol)
-        headers = {"Content-Type": "application/json"}
-        if symbol in self.charts:
-            return 200, headers, json.dumps(self.charts[symbol])
-        return 404, headers, json.dumps(NOT_FOUND_CHART)
-
-
 @pytest.fixture()
 def fake_chart(yf_state, replay_dir: Path):
+    """Recorded BABA and EURUSD=X charts through yfinance's own HTTP code; other symbols get a 404."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        fake = FakeChart(rsps)
-        fake.charts["BABA"] = recorded(replay_dir, "devel_chart-BABA-2020-01-01-to-2020-01-03.json.gz")["response"][
-            "bodyJson"
-        ]
-        fake.charts["EURUSD=X"] = recorded(replay_dir, "devel_chart-EURUSDX-2020-01-01-to-2020-01-03.json.gz")[
-            "response"
-        ]["bodyJson"]
-        yield fake
+        yield Yahoo(rsps, {symbol: recorded_chart(replay_dir, symbol) for symbol in ("BABA", "EURUSD=X")})
+    forget_cookie()  # yfinance keeps the served A3 cookie process-wide: later tests expect a first run
 
 
 def yahoo() -> YahooPrices:
@@ -678,7 +632,7 @@ EUR_CLOSES = [1.1220825910568237, 1.1220825910568237, 1.1171437501907349]
 
 
 @pytest.mark.replay
-def test_yahoo_batch_download_parses_recorded_charts(fake_chart: FakeChart) -> None:
+def test_yahoo_batch_download_parses_recorded_charts(fake_chart: Yahoo) -> None:
     got = yahoo().fetch_prices(tickers_frame("BABA", "EURUSD=X"), {"BABA": START, "EURUSD=X": START})
 
     assert got.failures == {}
@@ -695,11 +649,11 @@ def test_yahoo_batch_download_parses_recorded_charts(fake_chart: FakeChart) -> N
     assert eur["trade_date"].to_list() == [date(2020, 1, 1), date(2020, 1, 2), date(2020, 1, 3)]
     assert eur["close"].to_list() == pytest.approx(EUR_CLOSES)
     assert set(got.frame["source"]) == {"live"} and set(got.frame["shape"]) == {"history"}
-    assert {"BABA", "EURUSD=X"} <= set(fake_chart.hits)
+    assert {"BABA", "EURUSD=X"} <= {symbol for symbol, _, _ in fake_chart.hits}
 
 
 @pytest.mark.replay
-def test_yahoo_single_ticker_whole_history(fake_chart: FakeChart) -> None:
+def test_yahoo_single_ticker_whole_history(fake_chart: Yahoo) -> None:
     got = yahoo().fetch_prices(tickers_frame("EURUSD=X"), {"EURUSD=X": None})
     assert got.failures == {}
     assert got.frame["close"].to_list() == pytest.approx(EUR_CLOSES)
@@ -708,7 +662,7 @@ def test_yahoo_single_ticker_whole_history(fake_chart: FakeChart) -> None:
 
 
 @pytest.mark.replay
-def test_yahoo_ticker_history_keeps_exchange_offset(fake_chart: FakeChart) -> None:
+def test_yahoo_ticker_history_keeps_exchange_offset(fake_chart: Yahoo) -> None:
     """Ticker.history (the one-by-one path) keeps tz-aware stamps; the date stays as written."""
     src = yahoo()
     baba = src._history("BABA", START)
@@ -722,7 +676,7 @@ def test_yahoo_ticker_history_keeps_exchange_offset(fake_chart: FakeChart) -> No
 
 
 @pytest.mark.replay
-def test_yahoo_empty_chart_for_one_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
+def test_yahoo_empty_chart_for_one_ticker_is_a_named_failure(fake_chart: Yahoo) -> None:
     empty = copy.deepcopy(fake_chart.charts["BABA"])
     result = empty["chart"]["result"][0]
     result["meta"]["symbol"] = "GONE"
@@ -739,7 +693,7 @@ def test_yahoo_empty_chart_for_one_ticker_is_a_named_failure(fake_chart: FakeCha
 
 
 @pytest.mark.replay
-def test_yahoo_404_ticker_is_a_named_failure(fake_chart: FakeChart) -> None:
+def test_yahoo_404_ticker_is_a_named_failure(fake_chart: Yahoo) -> None:
     got = yahoo().fetch_prices(tickers_frame("BABA", "NOPE"), {"BABA": START, "NOPE": START})
 
     assert set(got.frame["ticker"]) == {"BABA"}
