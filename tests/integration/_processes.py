@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+
+from orchestration.webserver import free_port as _free_port  # noqa: F401  (the process tests' ports)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -27,12 +28,6 @@ def _env(dagster_home: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _get(url: str, timeout: float = 2.0) -> bytes:

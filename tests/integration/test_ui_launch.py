@@ -4,38 +4,19 @@ and the schedules and freshness policies are there to see."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
 
-from tests.integration._processes import _env, _free_port
+from orchestration.webserver import ASSET_JOB, Webserver, free_port
+from tests.integration._processes import _env
 
 REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}
-"""
-STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-REPOS = "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
 OPERATIONS = """
 {
   schedulesOrError(repositorySelector: {repositoryName: "%s", repositoryLocationName: "%s"}) {
@@ -48,79 +29,45 @@ OPERATIONS = """
   }
 }
 """
+ENGINE_EVENTS = """
+query Events($id: ID!) {
+  logsForRun(runId: $id) { ... on EventConnection { events { ... on EngineEvent { message } } } }
+}
+"""
+TERMINATE = """
+mutation Terminate($id: String!) {
+  terminateRun(runId: $id) { __typename ... on PythonError { message } }
+}
+"""
+PRICES = [["raw", "prices_daily"], ["core", "prices_daily"], ["dq", "price_anomalies"]]
 
 
-class Server:
-    def __init__(self, base: str) -> None:
-        self.base = base
+def launch_and_wait(ui: Webserver, job: str, config: dict, assets: list[list[str]] | None = None):
+    outcome = ui.run(job, config, assets, timeout=240)
+    assert outcome.status == "SUCCESS", f"{job}: {outcome.status} (log: {ui.log})"
+    return outcome
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.base}/graphql",
-            data=json.dumps({"query": query, "variables": variables or {}}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            body = json.loads(resp.read())
-        assert "errors" not in body, body
-        return body["data"]
 
-    def launch_and_wait(self, selector: dict[str, str], job: str, config: dict[str, Any], timeout: float = 240) -> str:
-        params = {"selector": {**selector, "jobName": job}, "runConfigData": config}
-        launched = self.gql(LAUNCH, {"params": params})["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        run_id = launched["run"]["runId"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.gql(STATUS, {"id": run_id})["runOrError"]["status"]
-            if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                assert status == "SUCCESS", f"{job}: {status}"
-                return run_id
-            time.sleep(1)
-        raise AssertionError(f"{job} did not finish within {timeout}s (last status {status})")
+def engine_messages(ui: Webserver, run_id: str) -> list[str]:
+    events = ui.gql(ENGINE_EVENTS, {"id": run_id})["logsForRun"]["events"]
+    return [e["message"] for e in events if e.get("message")]
 
 
 @pytest.fixture()
 def server(dagster_home: Path, tmp_path: Path):
-    port = _free_port()
+    # what `make ui` runs: the webserver, and the daemon of the schedules
     env = _env(dagster_home, tmp_path, CHINATECH_SOURCE="sample")
-    log = (tmp_path / "webserver.log").open("wb")
-    proc = subprocess.Popen(
-        # what `make ui` runs: the webserver and the daemon that dequeues launched runs
-        [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (tmp_path / "webserver.log").read_text()[-3000:]
-            try:
-                urllib.request.urlopen(f"{base}/server_info", timeout=2).read()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        yield Server(base), Path(env["CHINATECH_WAREHOUSE"])
-    finally:
-        log.close()
-        # the webserver ignores SIGTERM in the background: end its whole process group
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=15)
+    with Webserver.start(env, tmp_path / "webserver.log", free_port()) as ui:
+        yield ui, Path(env["CHINATECH_WAREHOUSE"])
 
 
 def test_every_job_launches_with_its_defaults_and_a_one_ticker_refresh_stays_scoped(server):
     ui, warehouse = server
-    (repo,) = ui.gql(REPOS)["repositoriesOrError"]["nodes"]
-    selector = {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"]}
-
+    selector = ui.selector()
     for job in ("all_assets", "prices", "fundamentals", "filings"):
-        ui.launch_and_wait(selector, job, {})
+        launch_and_wait(ui, job, {})
 
-    run_id = ui.launch_and_wait(selector, "all_assets", {"resources": {"scope": {"config": {"tickers": ["9888.HK"]}}}})
+    run_id = launch_and_wait(ui, "all_assets", {"resources": {"scope": {"config": {"tickers": ["9888.HK"]}}}}).run_id
     with duckdb.connect(str(warehouse), read_only=True) as con:
         loads = dict(con.execute("SELECT asset, tickers FROM raw.loads WHERE run_id = ?", [run_id]).fetchall())
         infos = con.execute(
@@ -143,3 +90,55 @@ def test_every_job_launches_with_its_defaults_and_a_one_ticker_refresh_stays_sco
     assert nodes["raw/prices_daily"]["internalFreshnessPolicy"]["failWindowSeconds"] == 4 * 86400
     assert nodes["core/capex"]["internalFreshnessPolicy"]["failWindowSeconds"] == 10 * 86400
     assert nodes["core/fx_daily"]["automationCondition"] is not None
+
+
+def _ready_standbys(ui: Webserver) -> int:
+    from orchestration.standby import READY_WORDS
+
+    return ui.log.read_text(errors="replace").count(READY_WORDS)
+
+
+def _wait_standbys(ui: Webserver, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while _ready_standbys(ui) < count:
+        assert time.monotonic() < deadline, f"no standby run process loaded: {ui.log.read_text()[-2000:]}"
+        time.sleep(0.2)
+
+
+def test_runs_start_in_standby_processes_that_reload_changed_code_and_can_be_terminated(server):
+    """Each run from the UI gets a process of its own that had loaded the code before the click; a
+    standby whose code changed on disk runs nothing; Terminate cancels a standby's run."""
+    ui, _warehouse = server
+    one_ticker = {"resources": {"scope": {"config": {"tickers": ["9888.HK"]}}}}
+
+    first = launch_and_wait(ui, ASSET_JOB, one_ticker, PRICES)
+    _wait_standbys(ui, 2)  # the next standby loads once the first run's process has ended
+    second = launch_and_wait(ui, ASSET_JOB, one_ticker, PRICES)
+    pids = {run.tags["chinatech/pid"] for run in (first, second)}
+    assert [run.tags["chinatech/launched_by"] for run in (first, second)] == ["standby", "standby"]
+    assert len(pids) == 2, "each run has a process of its own"
+    messages = engine_messages(ui, second.run_id)
+    assert any("Run handed to standby run process" in m for m in messages), messages
+
+    # code changed on disk (same bytes, a new mtime): the loaded standby must not run the old code
+    _wait_standbys(ui, 3)
+    changed = REPO / "sql" / "marts" / "instruments.sql"
+    before = changed.stat()
+    os.utime(changed, ns=(before.st_atime_ns, time.time_ns()))
+    try:
+        third = launch_and_wait(ui, ASSET_JOB, one_ticker, PRICES)
+    finally:
+        os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    messages = engine_messages(ui, third.run_id)
+    assert any("changed on disk since: a fresh one takes the run" in m for m in messages), messages
+    assert third.tags["chinatech/launched_by"] == "standby" and third.tags["chinatech/pid"] not in pids
+
+    # Terminate in the UI: the run process stops at its next step and the run is canceled
+    run_id = ui.launch("all_assets", {})
+    deadline = time.monotonic() + 120
+    while ui.status(run_id)["status"] != "STARTED":
+        assert time.monotonic() < deadline, ui.status(run_id)
+        time.sleep(0.2)
+    assert ui.gql(TERMINATE, {"id": run_id})["terminateRun"]["__typename"] == "TerminateRunSuccess"
+    assert ui.wait(run_id, time.monotonic(), timeout=120).status == "CANCELED"
+    assert launch_and_wait(ui, ASSET_JOB, one_ticker, PRICES).tags["chinatech/launched_by"] == "standby"
