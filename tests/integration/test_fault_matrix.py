@@ -908,7 +908,7 @@ def test_read_only_warehouse_is_refused_at_start(clean, shared_tmp, read_only):
     assert_unchanged(clean.before, snapshot(warehouse, list(clean.before)))
 
 
-def test_sigkill_mid_write_then_the_next_run_completes(clean, dagster_home, tmp_path):
+def test_sigkill_mid_write_then_the_next_run_completes(clean, dagster_home, tmp_path, monkeypatch):
     """``python -m orchestration.run`` killed with SIGKILL (its whole process group) while its
     transaction has written raw.prices_daily (every row: a full refresh) and not committed.
     DuckDB rolls it back: the warehouse is exactly as before the run, but for what steps that
@@ -938,6 +938,7 @@ def test_sigkill_mid_write_then_the_next_run_completes(clean, dagster_home, tmp_
     marker = next(line for line in log_path.read_text().splitlines() if PAUSE_AFTER_WRITE in line)
     assert f"process {killed.pid} wrote" in marker and "rows to raw.prices_daily, not committed" in marker
 
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # the project's storage config reads its home from it
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         (dead,) = instance.get_runs()
         assert dead.status == dg.DagsterRunStatus.STARTED  # nobody told the instance

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the project's storage config reads its home from it
     shutil.copy(REPO / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as inst:
         yield inst
