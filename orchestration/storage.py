@@ -51,8 +51,9 @@ class _Engines:
             return engine
 
 
-def home_config() -> dict[str, Any]:
-    return {"home": StringSource}
+def in_home(config_value: Mapping[str, Any], *parts: str) -> str:
+    """A folder of the Dagster home, as Dagster's default storage lays it out."""
+    return os.path.join(config_value["home"], *parts, "")
 
 
 class RunStorage(SqliteRunStorage):
@@ -64,13 +65,11 @@ class RunStorage(SqliteRunStorage):
 
     @classmethod
     def config_type(cls) -> Any:
-        return home_config()
+        return {"home": StringSource}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> RunStorage:
-        return cls.from_local(os.path.join(config_value["home"], "history", ""), inst_data=inst_data)
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> RunStorage:  # type: ignore[override]
+        return cls.from_local(in_home(config_value, "history"), inst_data=inst_data)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -87,13 +86,11 @@ class EventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> Any:
-        return home_config()
+        return {"home": StringSource}
 
     @classmethod
-    def from_config_value(  # type: ignore[override]
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> EventLogStorage:
-        return cls(os.path.join(config_value["home"], "history", "runs", ""), inst_data=inst_data)
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> EventLogStorage:  # type: ignore[override]
+        return cls(in_home(config_value, "history", "runs"), inst_data=inst_data)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
