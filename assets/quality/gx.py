@@ -188,12 +188,66 @@ def _to_pandas(frame: pl.DataFrame, expectations: list[Expectation]) -> Any:
     return pdf
 
 
+# Row-by-row expectations (and the kwargs screened here) whose outcome, when no row breaks them,
+# is the same for one row as for all: success, no unexpected row, unexpected_percent 0.0 (None when
+# every value is missing, for Between, which skips missing values), nothing offending.
+SCREENED = {
+    "ExpectColumnValuesToNotBeNull": {"column"},
+    "ExpectColumnValuesToBeBetween": {"column", "min_value", "max_value", "strict_min", "strict_max"},
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def stand_in(frame: pl.DataFrame, exp: Expectation) -> pl.DataFrame | None:
+    """One row of ``frame`` on which GX gives ``exp`` the same outcome as on all of it, or None.
+
+    Polars proves that no row breaks the expectation (missing as pandas sees it: null or NaN),
+    so GX judges one row instead of a pandas copy of a 12.6 M-row load (1.3 to 2.2 s). None (judge
+    the whole frame) when a row may break it, or for anything not screened here (row conditions,
+    ``mostly``, dates, text): GX alone then decides, on every row, and names the offending ones.
+    """
+    allowed = SCREENED.get(exp.expectation)
+    column = exp.kwargs.get("column")
+    if allowed is None or not set(exp.kwargs) <= allowed or not isinstance(column, str) or column not in frame.columns:
+        return None
+    dtype = frame.schema[column]
+    col = pl.col(column)
+    present = col.is_not_null() & ~col.is_nan() if dtype.is_float() else col.is_not_null()
+    if exp.expectation == "ExpectColumnValuesToNotBeNull":
+        return frame.head(1) if frame.select(present.all()).item() else None
+    lo, hi = exp.kwargs.get("min_value"), exp.kwargs.get("max_value")
+    strict = [exp.kwargs.get(k, False) for k in ("strict_min", "strict_max")]
+    if not (dtype.is_integer() or dtype.is_float()) or (lo is None and hi is None):
+        return None
+    if any(v is not None and not _is_number(v) for v in (lo, hi)) or any(not isinstance(f, bool) for f in strict):
+        return None
+    inside = pl.lit(True)
+    if lo is not None:
+        inside = inside & (col > lo if strict[0] else col >= lo)
+    if hi is not None:
+        inside = inside & (col < hi if strict[1] else col <= hi)
+    breaks, first = frame.select(
+        (present & ~inside).any().alias("breaks"), present.arg_true().first().alias("first")
+    ).row(0)
+    if breaks:
+        return None
+    return frame.head(1) if first is None else frame.slice(first, 1)
+
+
 def validate(
-    frames: pl.DataFrame | dict[str, pl.DataFrame], suite: list[Expectation], today: date | None = None
+    frames: pl.DataFrame | dict[str, pl.DataFrame],
+    suite: list[Expectation],
+    today: date | None = None,
+    screen: bool = True,
 ) -> list[Outcome]:
     """Run every expectation of ``suite`` on its frame; never raises for a failed expectation.
 
-    An expectation whose frame is empty passes (nothing to check), and says so.
+    An expectation whose frame is empty passes (nothing to check), and says so. With ``screen``,
+    an expectation that ``stand_in`` proves no row breaks is judged by GX on one row of its frame
+    (the same outcome); ``screen=False`` judges every frame whole (the tests compare the two).
     """
     ctx = _context()
     import great_expectations.expectations as gxe
@@ -211,18 +265,20 @@ def validate(
             if frame.is_empty():
                 outcomes.append(Outcome(exp.name, True, exp.severity, '{"rows": 0}', exp.description))
                 continue
-            if exp.on not in batches:
-                pdf = _to_pandas(frame, [e for e in suite if e.on == exp.on])
-                name = f"frame_{id(frame)}_{exp.on}"
+            one = stand_in(frame, exp) if screen else None
+            key = exp.on if one is None else f"{exp.on}_{exp.name}"
+            if key not in batches:
+                pdf = _to_pandas(frame, [e for e in suite if e.on == exp.on]) if one is None else _to_pandas(one, [exp])
+                name = f"frame_{id(frame)}_{key}"
                 sources.append(name)
                 asset = ctx.data_sources.add_or_update_pandas(name).add_dataframe_asset(name="frame")
-                batches[exp.on] = asset.add_batch_definition_whole_dataframe("all").get_batch(
+                batches[key] = asset.add_batch_definition_whole_dataframe("all").get_batch(
                     batch_parameters={"dataframe": pdf}
                 )
             result_format: dict[str, Any] = {"result_format": "SUMMARY"}
             if exp.ids:
                 result_format["unexpected_index_column_names"] = list(exp.ids)
-            result = batches[exp.on].validate(
+            result = batches[key].validate(
                 getattr(gxe, exp.expectation)(**_resolve(exp.kwargs, today)), result_format=result_format
             )
             res = result.result or {}
