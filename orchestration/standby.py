@@ -53,10 +53,12 @@ def preload() -> None:
     import pandas  # noqa: F401  (GX batches)
 
     from assets.transforms.calendars import exchange_calendar
+    from assets.transforms.prices import exchange_tz
     from assets.universe import load_universe
 
-    for name in load_universe()["calendar"].unique().to_list():
-        exchange_calendar(name)
+    for name in load_universe()["calendar"].drop_nulls().unique().to_list():
+        exchange_calendar(name)  # the wide calendar the rules slice
+        exchange_tz(name)  # exchange_calendars' default one, after: a wide build drops it from its cache
 
 
 def _say(out: IO[str], word: str) -> None:
