@@ -283,7 +283,9 @@ def validate(
             )
             res = result.result or {}
             offending = [
-                {k: _plain(v) for k, v in row.items()} for row in res.get("partial_unexpected_index_list") or []
+                # with ids GX names a row by them; without, by its position in the frame
+                {k: _plain(v) for k, v in row.items()} if isinstance(row, dict) else {"row": _plain(row)}
+                for row in res.get("partial_unexpected_index_list") or []
             ][:PREVIEW_IDS]
             observed = {k: res[k] for k in ("observed_value", "unexpected_count", "unexpected_percent") if k in res}
             outcomes.append(

@@ -319,3 +319,18 @@ def test_an_empty_frame_passes_and_says_so() -> None:
 def test_unknown_suite_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         load_suite("no_such_table")
+
+
+def test_an_expectation_without_ids_names_offending_rows_by_position() -> None:
+    from assets.quality.gx import Expectation
+
+    exp = Expectation(
+        name="close_positive",
+        expectation="ExpectColumnValuesToBeBetween",
+        severity="WARN",
+        kwargs={"column": "close", "min_value": 0},
+        description="no ids: GX names rows by position",
+    )
+    (outcome,) = validate(pl.DataFrame({"close": [1.0, -2.0, 3.0, -4.0]}), [exp], today=TODAY)
+    assert not outcome.passed and outcome.unexpected_count == 2
+    assert outcome.offending == [{"row": 1}, {"row": 3}]
