@@ -66,7 +66,7 @@ def _say(out: IO[str], word: str) -> None:
     out.flush()
 
 
-def execute(instance: Any, run_id: str) -> int:
+def run_here(instance: Any, run_id: str) -> int:
     """Execute the run as ``dagster api execute_run`` does, with its cancellation watcher."""
     from dagster._cli.api import _execute_run_command_body
     from dagster._core.execution.run_cancellation_thread import start_run_cancellation_thread
@@ -115,7 +115,7 @@ def main() -> int:
             return 0
         _say(out, "started")
         out.close()
-        return execute(instance, run_id)
+        return run_here(instance, run_id)
 
 
 if __name__ == "__main__":
