@@ -25,6 +25,7 @@ from assets.transforms.prices import (
     new_actions,
     normalize_download,
     normalize_history,
+    normalize_history_many,
     read_download_csv,
     resolve_duplicates,
     to_split_dividend_adjusted,
@@ -779,3 +780,91 @@ def test_resolve_duplicates_is_deterministic_for_a_given_order() -> None:
     a = resolve_duplicates(raw)
     b = resolve_duplicates(raw.clone())
     assert a[0].equals(b[0]) and a[1].equals(b[1])
+
+
+# ---------------------------------------------------------------- bulk stamp parsing (distinct stamps once)
+
+_DST_STAMPS = [
+    # New York: spring forward (2024-03-10) and fall back (2024-11-03), around midnight
+    "2024-03-08 00:00:00-05:00",
+    "2024-03-10 00:00:00-05:00",
+    "2024-03-11 00:00:00-04:00",
+    "2024-03-11 00:00:00-05:00",  # a stale EST offset after the switch: 01:00 EDT, same day
+    "2024-11-01 00:00:00-04:00",
+    "2024-11-03 00:00:00-04:00",
+    "2024-11-04 00:00:00-05:00",
+    "2024-11-04 00:00:00-04:00",  # a stale EDT offset after the switch: 23:00 EST the day before
+    # UTC-stamped rows: late evening UTC is still the day before in New York, not in Hong Kong
+    "2024-03-11 00:00:00+00:00",
+    "2024-11-04 03:30:00+00:00",
+    "2024-11-04 23:30:00+00:00",
+    # Hong Kong (no DST) and New York stamps read in the other zone
+    "2025-09-17 00:00:00+08:00",
+    "2025-09-16 11:00:00-05:00",
+    "2025-09-16 11:00:00-04:00",
+]
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Hong_Kong", "Europe/London"])
+def test_bulk_trade_date_parses_each_distinct_stamp_once_with_the_same_dates(
+    tz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared path gives the row-by-row dates (DST switch days, UTC and foreign offsets)."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", _DST_STAMPS * 40)
+    expected = stamps.to_frame().select(prices._trade_date(pl.col("source_date"), tz))["source_date"]
+    seen: list[int] = []
+    real = prices._stamp_dates
+    monkeypatch.setattr(prices, "_stamp_dates", lambda s, z: seen.append(s.len()) or real(s, z))
+    fast = prices._fast_trade_date(stamps, tz)
+    assert fast is not None
+    assert seen == [len(_DST_STAMPS)]  # only the distinct stamps were parsed
+    assert fast.to_list() == expected.to_list()
+    assert fast.name == "source_date"
+
+
+def test_bulk_trade_date_mostly_distinct_stamps_parse_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing to share (every stamp distinct): the rows are parsed as they are, same dates."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", _DST_STAMPS)
+    seen: list[int] = []
+    real = prices._stamp_dates
+    monkeypatch.setattr(prices, "_stamp_dates", lambda s, z: seen.append(s.len()) or real(s, z))
+    fast = prices._fast_trade_date(stamps, "America/New_York")
+    assert seen == [len(_DST_STAMPS)]
+    expected = stamps.to_frame().select(prices._trade_date(pl.col("source_date"), "America/New_York"))
+    assert fast is not None and fast.to_list() == expected["source_date"].to_list()
+
+
+@pytest.mark.parametrize("odd", ["2024-03-11", "2024-03-11T00:00:00-04:00", "2024-03-11 00:00:00Z", None])
+def test_bulk_trade_date_other_formats_fall_back_to_the_general_rule(odd: str | None) -> None:
+    """One stamp in another format (or missing) among many shared ones: no fast dates at all."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", [*_DST_STAMPS * 40, odd], dtype=pl.String)
+    assert prices._fast_trade_date(stamps, "America/New_York") is None
+
+
+def test_bulk_normalize_matches_per_file_on_dst_and_utc_stamps() -> None:
+    """normalize_history_many over many tickers' DST/UTC rows gives each file's own rows."""
+    tickers = [f"T{i:02d}" for i in range(30)]
+    rows = sorted(set(_DST_STAMPS))
+    frame = pl.DataFrame(
+        {
+            "ticker": [t for t in tickers for _ in rows],
+            "Date": rows * len(tickers),
+            "Open": ["1"] * len(rows) * len(tickers),
+            "High": ["2"] * len(rows) * len(tickers),
+            "Low": ["0.5"] * len(rows) * len(tickers),
+            "Close": ["1.5"] * len(rows) * len(tickers),
+            "Volume": ["10"] * len(rows) * len(tickers),
+        }
+    )
+    for tz in ("America/New_York", "Asia/Hong_Kong"):
+        bulk = normalize_history_many(frame, "replay", tz=tz)
+        one = pl.concat(
+            [normalize_history(t, frame.filter(pl.col("ticker") == t).drop("ticker"), "replay", tz=tz) for t in tickers]
+        )
+        assert bulk.equals(one)
