@@ -868,3 +868,79 @@ def test_bulk_normalize_matches_per_file_on_dst_and_utc_stamps() -> None:
             [normalize_history(t, frame.filter(pl.col("ticker") == t).drop("ticker"), "replay", tz=tz) for t in tickers]
         )
         assert bulk.equals(one)
+
+
+# ---------------------------------------------------------------- duplicates: the strict-order proof
+
+
+def _random_raw(seed: int, *, sort: bool, dupes: bool) -> pl.DataFrame:
+    import random
+
+    rnd = random.Random(seed)
+    parts = []
+    for t in ("AAA", "BBB", "9888.HK"):
+        for shape in ("history", "download"):
+            days = sorted(rnd.sample(range(40), 12))
+            if dupes:
+                days += rnd.sample(days, 3)
+            parts.append(
+                raw_rows(
+                    t,
+                    [{"trade_date": date(2024, 1, 1 + d % 28), "close": float(rnd.randint(1, 3))} for d in days],
+                    shape=shape,
+                )
+            )
+    raw = pl.concat(parts)
+    raw = (
+        raw.sort("ticker", "trade_date", "source", "shape", maintain_order=True)
+        if sort
+        else raw.sample(fraction=1.0, shuffle=True, seed=seed)
+    )
+    return raw
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize(("sort", "dupes"), [(True, False), (True, True), (False, True), (False, False)])
+def test_strict_order_proof_gives_the_general_result(
+    seed: int, sort: bool, dupes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shortcut (no hashing when keys strictly increase) changes no kept row or conflict."""
+    from assets.transforms import prices
+
+    raw = _random_raw(seed, sort=sort, dupes=dupes)
+    fast_kept, fast_conflicts = resolve_duplicates(raw)
+    monkeypatch.setattr(prices, "_keys_strictly_increasing", lambda _: False)
+    kept, conflicts = resolve_duplicates(raw)
+    assert fast_kept.equals(kept) and fast_conflicts.equals(conflicts)
+
+
+def test_strict_order_proof_holds_only_for_strictly_increasing_keys() -> None:
+    """Sorted and distinct: proven; an adjacent duplicate, a step back, or a null: not proven."""
+    from assets.transforms import prices
+
+    d1, d2 = date(2024, 1, 2), date(2024, 1, 3)
+    ok = pl.concat([raw_rows("AAA", [{"trade_date": d1, "close": 1.0}, {"trade_date": d2, "close": 1.0}])])
+    ok = pl.concat([ok, raw_rows("AAA", [{"trade_date": d2, "close": 1.0}], shape="zz"), raw_rows("BBB", [])])
+    assert prices._keys_strictly_increasing(ok)
+    same = raw_rows("AAA", [{"trade_date": d1, "close": 1.0}, {"trade_date": d1, "close": 2.0}])
+    assert not prices._keys_strictly_increasing(same)
+    back = raw_rows("AAA", [{"trade_date": d2, "close": 1.0}, {"trade_date": d1, "close": 2.0}])
+    assert not prices._keys_strictly_increasing(back)
+    other_ticker_back = pl.concat([raw_rows("BBB", [{"trade_date": d1}]), raw_rows("AAA", [{"trade_date": d2}])])
+    assert not prices._keys_strictly_increasing(other_ticker_back)
+    with_null = ok.with_columns(pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise("source").alias("source"))
+    assert not prices._keys_strictly_increasing(with_null)
+    # sorted, but a key written twice: the general path finds the conflict
+    kept, conflicts = resolve_duplicates(same)
+    assert kept["close"].to_list() == [2.0] and conflicts.height == 1
+
+
+def test_sorted_distinct_input_skips_the_key_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parsed file (sorted, distinct dates) is returned without hashing its keys."""
+    from assets.transforms import prices
+
+    raw = normalize_history("9888.HK", hist_frame(HISTORY_CSV), "replay", tz="Asia/Hong_Kong")
+    raw = raw.unique(["trade_date"], keep="last", maintain_order=True)
+    monkeypatch.setattr(prices.pl, "struct", lambda *a, **k: pytest.fail("keys hashed"))
+    kept, conflicts = resolve_duplicates(raw)
+    assert kept.equals(raw) and conflicts.is_empty()
