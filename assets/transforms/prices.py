@@ -470,14 +470,21 @@ def _keys_strictly_increasing(raw: pl.DataFrame) -> bool:
     """Whether every row's key is greater than the row before's (ticker, trade_date, source,
     shape, compared in that order): then no key occurs twice. A comparison of neighbours is
     about 4x cheaper than hashing every key; a null or any other order says False (hash it)."""
-    if raw.height < 2 or any(raw.schema[c] not in (pl.String, pl.Date) for c in _ORDER):
+    return _strictly_increasing(raw, _ORDER)
+
+
+def _strictly_increasing(frame: pl.DataFrame, cols: tuple[str, ...]) -> bool:
+    """Whether ``cols`` (String or Date) strictly increase row to row, compared in that order:
+    then they are distinct and a sort on them leaves the rows where they are. False for a null,
+    a repeat, a step back, fewer than two rows, or other types (callers take the general path)."""
+    if frame.height < 2 or any(frame.schema[c] not in (pl.String, pl.Date) for c in cols):
         return False
     later: pl.Expr | None = None
-    for col in reversed(_ORDER):
+    for col in reversed(cols):
         cur, prev = pl.col(col), pl.col(col).shift(1)
         later = cur > prev if later is None else (cur > prev) | ((cur == prev) & later)
     assert later is not None
-    return bool(raw.select(later.slice(1).fill_null(False).all()).item())
+    return bool(frame.select(later.slice(1).fill_null(False).all()).item())
 
 
 def _resolve_versions(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -660,11 +667,11 @@ def build_core(
 
     # history shape first (it carries actions), then download for the dates it lacks; the
     # full sort key makes the pick independent of row order
-    merged = (
-        good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
-        .sort("ticker", "trade_date", "_rank", "shape", "source")
-        .unique(["ticker", "trade_date"], keep="first", maintain_order=True)
-    )
+    merged = good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
+    if not _strictly_increasing(merged, ("ticker", "trade_date")):  # else one shape per date, in order already
+        merged = merged.sort("ticker", "trade_date", "_rank", "shape", "source").unique(
+            ["ticker", "trade_date"], keep="first", maintain_order=True
+        )
     # High/low that contradict open/close (rounding of adjusted OHLC, bad ticks): the close is
     # kept, the extremes become unknown, and the stored row is flagged with the originals.
     inconsistent = (pl.col("high") < pl.max_horizontal("open", "close")) | (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -944,3 +944,61 @@ def test_sorted_distinct_input_skips_the_key_hash(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(prices.pl, "struct", lambda *a, **k: pytest.fail("keys hashed"))
     kept, conflicts = resolve_duplicates(raw)
     assert kept.equals(raw) and conflicts.is_empty()
+
+
+def _random_core_input(seed: int, *, two_shapes: bool, sort: bool) -> pl.DataFrame:
+    """Raw rows for known and unknown tickers over weekdays, weekends and holidays, with bad values."""
+    import random
+
+    rnd = random.Random(seed)
+    parts = []
+    for t in ("0700.HK", "CNY=X", "ZZZ.UNKNOWN"):
+        for shape in ("history", "download") if two_shapes else ("history",):
+            days = sorted(rnd.sample(range(60), 25))
+            rows = []
+            for d in days:
+                close = rnd.choice([10.0, 10.5, 11.0, None, float("nan"), -1.0])
+                rows.append(
+                    {
+                        "trade_date": date(2024, 12, 1) + timedelta(days=d),
+                        "close": close,
+                        "high": rnd.choice([close, 12.0, 9.0]),
+                        "volume": rnd.choice([0.0, 100.0, -5.0]),
+                    }
+                )
+            parts.append(raw_rows(t, rows, shape=shape))
+    raw = pl.concat(parts)
+    if sort:
+        return raw.sort("ticker", "trade_date", "source", "shape", maintain_order=True)
+    return raw.sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(15))
+@pytest.mark.parametrize(("two_shapes", "sort"), [(False, True), (True, True), (False, False), (True, False)])
+def test_build_core_order_shortcuts_give_the_general_result(
+    universe: pl.DataFrame, seed: int, two_shapes: bool, sort: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_core with the strict-order shortcuts equals build_core with every sort and hash."""
+    from assets.transforms import prices
+
+    raw = _random_core_input(seed, two_shapes=two_shapes, sort=sort)
+    fast = build_core(raw, universe, today=TODAY)
+    monkeypatch.setattr(prices, "_strictly_increasing", lambda *_: False)
+    general = build_core(raw, universe, today=TODAY)
+    for a, b in zip(fast, general, strict=True):
+        assert a.equals(b)
+
+
+def test_build_core_sorted_single_shape_skips_the_merge_sort(
+    universe: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shape in (ticker, date) order: the shape merge's sort and unique are not run."""
+    raw = _random_core_input(3, two_shapes=False, sort=True)
+    calls: list[tuple] = []
+    real = pl.DataFrame.unique
+    monkeypatch.setattr(pl.DataFrame, "unique", lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    build_core(raw, universe, today=TODAY)
+    assert (["ticker", "trade_date"],) not in calls
+    two = _random_core_input(3, two_shapes=True, sort=True)
+    build_core(two, universe, today=TODAY)
+    assert (["ticker", "trade_date"],) in calls  # two shapes on a date: merged the general way
