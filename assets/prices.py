@@ -42,6 +42,7 @@ from assets.sources.resource import SourceResource
 from assets.transforms.anomalies import ANOMALY_SCHEMA, KINDS, LOOKBACK_DAYS, detect_anomalies, recent_anomalies
 from assets.transforms.prices import (
     CORE_ANOMALY_KINDS,
+    RAW_PRICES_SCHEMA,
     REJECTED_SCHEMA,
     build_core,
     conflict_anomalies,
@@ -74,6 +75,9 @@ PRICE_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 # Tickers per batch: a batch of 25-year daily histories is about 630 k rows, so memory stays
 # bounded whatever the universe; everything here is per ticker, so batches never interact.
 BATCH_TICKERS = 100
+
+
+_RAW_COLUMNS = ", ".join(RAW_PRICES_SCHEMA)  # what core reads of raw.prices_daily
 
 
 def in_batch(tickers: list[str]) -> list[object]:
@@ -494,8 +498,8 @@ def prices_daily(
             ).fetchone()
             # stage, one batch of tickers at a time (every rule here is per ticker)
             for batch in ticker_batches(loaded):
-                raw = con.execute(
-                    "SELECT * FROM raw.prices_daily"
+                raw = con.execute(  # build_core's columns only: not load_id and fetched_at (12.6 M strings and stamps)
+                    f"SELECT {_RAW_COLUMNS} FROM raw.prices_daily"
                     " WHERE load_id = ? AND ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
                     [load_id, *in_batch(batch)],
                 ).pl()

@@ -479,8 +479,18 @@ def has_primary_key(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(row and row[0])
 
 
-def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existing: bool, checks: bool = True) -> None:
-    """The table's key (and, where the database does not enforce them, its CHECKs) on the registered frame."""
+def _enforce(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    view: str,
+    check_existing: bool,
+    checks: bool = True,
+    rows: Rows | None = None,
+) -> None:
+    """The table's key (and, where the database does not enforce them, its CHECKs) on the registered frame.
+
+    ``rows`` (what ``view`` reads) lets the duplicate-key check be proven by order instead.
+    """
     rules = table_rules(table)
     if checks and rules.checks:  # every CHECK in one scan of the staged rows
         counts = ", ".join(f"count(*) FILTER (WHERE NOT coalesce(({expr}), true))" for expr in rules.checks)
@@ -491,9 +501,12 @@ def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existi
     if not rules.key:
         return
     key = ", ".join(f'"{c}"' for c in rules.key)
-    (dupes,) = con.execute(  # type: ignore[misc]
-        f"SELECT count(*) FROM (SELECT {key} FROM {view} GROUP BY ALL HAVING count(*) > 1)"
-    ).fetchone()
+    if rows is not None and _keys_in_strict_order(rows, rules.key):
+        dupes = 0  # proven without DuckDB's GROUP BY over every staged key
+    else:
+        (dupes,) = con.execute(  # type: ignore[misc]
+            f"SELECT count(*) FROM (SELECT {key} FROM {view} GROUP BY ALL HAVING count(*) > 1)"
+        ).fetchone()
     if dupes:
         raise ConstraintViolation(f"{table}: {dupes} duplicate key(s) ({key}) in the staged rows; nothing written")
     if check_existing:
@@ -502,6 +515,33 @@ def _enforce(con: duckdb.DuckDBPyConnection, table: str, view: str, check_existi
         ).fetchone()
         if clash:
             raise ConstraintViolation(f"{table}: {clash} staged key(s) ({key}) already held; nothing written")
+
+
+def _keys_in_strict_order(rows: Rows, key: tuple[str, ...]) -> bool:
+    """Whether every staged row's key is greater than the row before's (files in order): then
+    no key occurs twice. Staged rows come sorted by ticker and date, and comparing neighbours
+    on the key columns (a Polars scan) is ~4x cheaper than DuckDB grouping every key, which
+    also spills at the memory limit. The ticker and date columns are compared first, then the
+    rest of the key. False for a null that decides the order, a repeat, a step back, a missing column or other types:
+    the caller groups as before, so a duplicate is still found and named the same way."""
+    order = tuple(c for c in ("ticker", "trade_date") if c in key) + tuple(
+        c for c in key if c not in ("ticker", "trade_date")
+    )
+    if isinstance(rows, Staged):
+        if not rows.files:
+            return False
+        frame: pl.LazyFrame = pl.scan_parquet(list(rows.files))
+    else:
+        frame = rows.lazy()
+    schema = frame.collect_schema()
+    if not order or any(schema.get(c) not in (pl.String, pl.Date) for c in order):
+        return False
+    later: pl.Expr | None = None
+    for col in reversed(order):
+        cur, prev = pl.col(col), pl.col(col).shift(1)
+        later = cur > prev if later is None else (cur > prev) | ((cur == prev) & later)
+    assert later is not None
+    return bool(frame.select(pl.len() > 1, later.slice(1).fill_null(False).all()).collect().row(0) == (True, True))
 
 
 # DuckDB's row group (rows). Staged Parquet is written in row groups of this size: DuckDB's
@@ -596,7 +636,7 @@ def upsert(con: duckdb.DuckDBPyConnection, table: str, frame: Rows) -> int:
         if lake or not has_primary_key(con, table):
             # no index to replace by: check the key (and on a lake the CHECKs) on the staged rows,
             # then delete the rows holding those keys and insert
-            _enforce(con, table, "_upsert_frame", check_existing=False, checks=lake)
+            _enforce(con, table, "_upsert_frame", check_existing=False, checks=lake, rows=frame)
             key = table_rules(table).key
             if key and not _is_empty(con, table):  # a first load has nothing to delete
                 # a join on the key columns (NOT NULL): 6x faster than a tuple IN over 12 M rows;
@@ -635,7 +675,7 @@ def replace_rows(
         if lake or not has_primary_key(con, table):
             # an empty table (a first load, or every row just deleted) cannot clash with the staged keys
             clash = where.strip().lower() != "true" and not _is_empty(con, table)
-            _enforce(con, table, "_replace_frame", check_existing=clash, checks=lake)
+            _enforce(con, table, "_replace_frame", check_existing=clash, checks=lake, rows=frame)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _replace_frame")
     finally:
         _unregister(con, "_replace_frame", frame)

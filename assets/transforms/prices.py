@@ -365,10 +365,28 @@ def _fast_trade_date(stamps: pl.Series, tz: str | None) -> pl.Series | None:
     """``_trade_date`` for a column that is all ``YYYY-MM-DD HH:MM:SS+HH:MM`` (what history() writes), else None."""
     if tz is None or stamps.is_empty():
         return None
+    # The date is a pure function of the stamp text, and a bulk read repeats each session's
+    # stamp once per ticker: parse every distinct stamp once and join the dates back (about
+    # 6x faster than parsing and converting every row; the same rules, so the same dates).
+    frame = stamps.rename("_stamp").to_frame()
+    distinct = frame.unique()
+    if distinct.height * 2 > frame.height:  # mostly distinct stamps: nothing to share
+        return _stamp_dates(stamps, tz)
+    dates = _stamp_dates(distinct["_stamp"], tz)
+    if dates is None:
+        return None
+    joined = frame.join(
+        distinct.with_columns(dates.alias("_date")), on="_stamp", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined["_date"].rename(stamps.name)
+
+
+def _stamp_dates(stamps: pl.Series, tz: str) -> pl.Series | None:
+    """Each stamp's date in ``tz``; None unless every stamp is ``YYYY-MM-DD HH:MM:SS+HH:MM``."""
     instant = stamps.str.to_datetime("%Y-%m-%d %H:%M:%S%:z", strict=False, time_zone="UTC")
     if instant.null_count():
         return None
-    return instant.dt.convert_time_zone(tz).dt.date()
+    return instant.dt.convert_time_zone(tz).dt.date().rename(stamps.name)
 
 
 def _finish_raw(
@@ -432,6 +450,8 @@ def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """
     if raw.is_empty():
         return raw, _empty(REJECTED_SCHEMA)
+    if _keys_strictly_increasing(raw):  # parsed files come sorted: distinct keys proven without hashing them
+        return raw.select(list(RAW_PRICES_SCHEMA)), _empty(REJECTED_SCHEMA)
     dup = pl.struct(list(_KEY)).is_duplicated()
     if not raw.select(dup.any()).item():  # the usual case: nothing to resolve, no per-version grouping
         return raw.select(list(RAW_PRICES_SCHEMA)), _empty(REJECTED_SCHEMA)
@@ -441,6 +461,30 @@ def resolve_duplicates(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     kept_dupes, conflicts = _resolve_versions(flagged.filter(pl.col("_dup")).drop("_dup"))
     kept = pl.concat([single.drop("_dup"), kept_dupes]).sort("_at").drop("_at")
     return kept.select(list(RAW_PRICES_SCHEMA)), conflicts
+
+
+_ORDER = ("ticker", "trade_date", "source", "shape")  # the key, in the order parsed rows come in
+
+
+def _keys_strictly_increasing(raw: pl.DataFrame) -> bool:
+    """Whether every row's key is greater than the row before's (ticker, trade_date, source,
+    shape, compared in that order): then no key occurs twice. A comparison of neighbours is
+    about 4x cheaper than hashing every key; a null or any other order says False (hash it)."""
+    return _strictly_increasing(raw, _ORDER)
+
+
+def _strictly_increasing(frame: pl.DataFrame, cols: tuple[str, ...]) -> bool:
+    """Whether ``cols`` (String or Date) strictly increase row to row, compared in that order:
+    then they are distinct and a sort on them leaves the rows where they are. False for a null,
+    a repeat, a step back, fewer than two rows, or other types (callers take the general path)."""
+    if frame.height < 2 or any(frame.schema[c] not in (pl.String, pl.Date) for c in cols):
+        return False
+    later: pl.Expr | None = None
+    for col in reversed(cols):
+        cur, prev = pl.col(col), pl.col(col).shift(1)
+        later = cur > prev if later is None else (cur > prev) | ((cur == prev) & later)
+    assert later is not None
+    return bool(frame.select(later.slice(1).fill_null(False).all()).item())
 
 
 def _resolve_versions(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -623,11 +667,11 @@ def build_core(
 
     # history shape first (it carries actions), then download for the dates it lacks; the
     # full sort key makes the pick independent of row order
-    merged = (
-        good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
-        .sort("ticker", "trade_date", "_rank", "shape", "source")
-        .unique(["ticker", "trade_date"], keep="first", maintain_order=True)
-    )
+    merged = good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
+    if not _strictly_increasing(merged, ("ticker", "trade_date")):  # else one shape per date, in order already
+        merged = merged.sort("ticker", "trade_date", "_rank", "shape", "source").unique(
+            ["ticker", "trade_date"], keep="first", maintain_order=True
+        )
     # High/low that contradict open/close (rounding of adjusted OHLC, bad ticks): the close is
     # kept, the extremes become unknown, and the stored row is flagged with the originals.
     inconsistent = (pl.col("high") < pl.max_horizontal("open", "close")) | (

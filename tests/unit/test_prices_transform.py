@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +25,7 @@ from assets.transforms.prices import (
     new_actions,
     normalize_download,
     normalize_history,
+    normalize_history_many,
     read_download_csv,
     resolve_duplicates,
     to_split_dividend_adjusted,
@@ -779,3 +780,225 @@ def test_resolve_duplicates_is_deterministic_for_a_given_order() -> None:
     a = resolve_duplicates(raw)
     b = resolve_duplicates(raw.clone())
     assert a[0].equals(b[0]) and a[1].equals(b[1])
+
+
+# ---------------------------------------------------------------- bulk stamp parsing (distinct stamps once)
+
+_DST_STAMPS = [
+    # New York: spring forward (2024-03-10) and fall back (2024-11-03), around midnight
+    "2024-03-08 00:00:00-05:00",
+    "2024-03-10 00:00:00-05:00",
+    "2024-03-11 00:00:00-04:00",
+    "2024-03-11 00:00:00-05:00",  # a stale EST offset after the switch: 01:00 EDT, same day
+    "2024-11-01 00:00:00-04:00",
+    "2024-11-03 00:00:00-04:00",
+    "2024-11-04 00:00:00-05:00",
+    "2024-11-04 00:00:00-04:00",  # a stale EDT offset after the switch: 23:00 EST the day before
+    # UTC-stamped rows: late evening UTC is still the day before in New York, not in Hong Kong
+    "2024-03-11 00:00:00+00:00",
+    "2024-11-04 03:30:00+00:00",
+    "2024-11-04 23:30:00+00:00",
+    # Hong Kong (no DST) and New York stamps read in the other zone
+    "2025-09-17 00:00:00+08:00",
+    "2025-09-16 11:00:00-05:00",
+    "2025-09-16 11:00:00-04:00",
+]
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Hong_Kong", "Europe/London"])
+def test_bulk_trade_date_parses_each_distinct_stamp_once_with_the_same_dates(
+    tz: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared path gives the row-by-row dates (DST switch days, UTC and foreign offsets)."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", _DST_STAMPS * 40)
+    expected = stamps.to_frame().select(prices._trade_date(pl.col("source_date"), tz))["source_date"]
+    seen: list[int] = []
+    real = prices._stamp_dates
+    monkeypatch.setattr(prices, "_stamp_dates", lambda s, z: seen.append(s.len()) or real(s, z))
+    fast = prices._fast_trade_date(stamps, tz)
+    assert fast is not None
+    assert seen == [len(_DST_STAMPS)]  # only the distinct stamps were parsed
+    assert fast.to_list() == expected.to_list()
+    assert fast.name == "source_date"
+
+
+def test_bulk_trade_date_mostly_distinct_stamps_parse_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing to share (every stamp distinct): the rows are parsed as they are, same dates."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", _DST_STAMPS)
+    seen: list[int] = []
+    real = prices._stamp_dates
+    monkeypatch.setattr(prices, "_stamp_dates", lambda s, z: seen.append(s.len()) or real(s, z))
+    fast = prices._fast_trade_date(stamps, "America/New_York")
+    assert seen == [len(_DST_STAMPS)]
+    expected = stamps.to_frame().select(prices._trade_date(pl.col("source_date"), "America/New_York"))
+    assert fast is not None and fast.to_list() == expected["source_date"].to_list()
+
+
+@pytest.mark.parametrize("odd", ["2024-03-11", "2024-03-11T00:00:00-04:00", "2024-03-11 00:00:00Z", None])
+def test_bulk_trade_date_other_formats_fall_back_to_the_general_rule(odd: str | None) -> None:
+    """One stamp in another format (or missing) among many shared ones: no fast dates at all."""
+    from assets.transforms import prices
+
+    stamps = pl.Series("source_date", [*_DST_STAMPS * 40, odd], dtype=pl.String)
+    assert prices._fast_trade_date(stamps, "America/New_York") is None
+
+
+def test_bulk_normalize_matches_per_file_on_dst_and_utc_stamps() -> None:
+    """normalize_history_many over many tickers' DST/UTC rows gives each file's own rows."""
+    tickers = [f"T{i:02d}" for i in range(30)]
+    rows = sorted(set(_DST_STAMPS))
+    frame = pl.DataFrame(
+        {
+            "ticker": [t for t in tickers for _ in rows],
+            "Date": rows * len(tickers),
+            "Open": ["1"] * len(rows) * len(tickers),
+            "High": ["2"] * len(rows) * len(tickers),
+            "Low": ["0.5"] * len(rows) * len(tickers),
+            "Close": ["1.5"] * len(rows) * len(tickers),
+            "Volume": ["10"] * len(rows) * len(tickers),
+        }
+    )
+    for tz in ("America/New_York", "Asia/Hong_Kong"):
+        bulk = normalize_history_many(frame, "replay", tz=tz)
+        one = pl.concat(
+            [normalize_history(t, frame.filter(pl.col("ticker") == t).drop("ticker"), "replay", tz=tz) for t in tickers]
+        )
+        assert bulk.equals(one)
+
+
+# ---------------------------------------------------------------- duplicates: the strict-order proof
+
+
+def _random_raw(seed: int, *, sort: bool, dupes: bool) -> pl.DataFrame:
+    import random
+
+    rnd = random.Random(seed)
+    parts = []
+    for t in ("AAA", "BBB", "9888.HK"):
+        for shape in ("history", "download"):
+            days = sorted(rnd.sample(range(40), 12))
+            if dupes:
+                days += rnd.sample(days, 3)
+            parts.append(
+                raw_rows(
+                    t,
+                    [{"trade_date": date(2024, 1, 1 + d % 28), "close": float(rnd.randint(1, 3))} for d in days],
+                    shape=shape,
+                )
+            )
+    raw = pl.concat(parts)
+    raw = (
+        raw.sort("ticker", "trade_date", "source", "shape", maintain_order=True)
+        if sort
+        else raw.sample(fraction=1.0, shuffle=True, seed=seed)
+    )
+    return raw
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize(("sort", "dupes"), [(True, False), (True, True), (False, True), (False, False)])
+def test_strict_order_proof_gives_the_general_result(
+    seed: int, sort: bool, dupes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shortcut (no hashing when keys strictly increase) changes no kept row or conflict."""
+    from assets.transforms import prices
+
+    raw = _random_raw(seed, sort=sort, dupes=dupes)
+    fast_kept, fast_conflicts = resolve_duplicates(raw)
+    monkeypatch.setattr(prices, "_keys_strictly_increasing", lambda _: False)
+    kept, conflicts = resolve_duplicates(raw)
+    assert fast_kept.equals(kept) and fast_conflicts.equals(conflicts)
+
+
+def test_strict_order_proof_holds_only_for_strictly_increasing_keys() -> None:
+    """Sorted and distinct: proven; an adjacent duplicate, a step back, or a null: not proven."""
+    from assets.transforms import prices
+
+    d1, d2 = date(2024, 1, 2), date(2024, 1, 3)
+    ok = pl.concat([raw_rows("AAA", [{"trade_date": d1, "close": 1.0}, {"trade_date": d2, "close": 1.0}])])
+    ok = pl.concat([ok, raw_rows("AAA", [{"trade_date": d2, "close": 1.0}], shape="zz"), raw_rows("BBB", [])])
+    assert prices._keys_strictly_increasing(ok)
+    same = raw_rows("AAA", [{"trade_date": d1, "close": 1.0}, {"trade_date": d1, "close": 2.0}])
+    assert not prices._keys_strictly_increasing(same)
+    back = raw_rows("AAA", [{"trade_date": d2, "close": 1.0}, {"trade_date": d1, "close": 2.0}])
+    assert not prices._keys_strictly_increasing(back)
+    other_ticker_back = pl.concat([raw_rows("BBB", [{"trade_date": d1}]), raw_rows("AAA", [{"trade_date": d2}])])
+    assert not prices._keys_strictly_increasing(other_ticker_back)
+    with_null = ok.with_columns(pl.when(pl.int_range(pl.len()) == 1).then(None).otherwise("source").alias("source"))
+    assert not prices._keys_strictly_increasing(with_null)
+    # sorted, but a key written twice: the general path finds the conflict
+    kept, conflicts = resolve_duplicates(same)
+    assert kept["close"].to_list() == [2.0] and conflicts.height == 1
+
+
+def test_sorted_distinct_input_skips_the_key_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parsed file (sorted, distinct dates) is returned without hashing its keys."""
+    from assets.transforms import prices
+
+    raw = normalize_history("9888.HK", hist_frame(HISTORY_CSV), "replay", tz="Asia/Hong_Kong")
+    raw = raw.unique(["trade_date"], keep="last", maintain_order=True)
+    monkeypatch.setattr(prices.pl, "struct", lambda *a, **k: pytest.fail("keys hashed"))
+    kept, conflicts = resolve_duplicates(raw)
+    assert kept.equals(raw) and conflicts.is_empty()
+
+
+def _random_core_input(seed: int, *, two_shapes: bool, sort: bool) -> pl.DataFrame:
+    """Raw rows for known and unknown tickers over weekdays, weekends and holidays, with bad values."""
+    import random
+
+    rnd = random.Random(seed)
+    parts = []
+    for t in ("0700.HK", "CNY=X", "ZZZ.UNKNOWN"):
+        for shape in ("history", "download") if two_shapes else ("history",):
+            days = sorted(rnd.sample(range(60), 25))
+            rows = []
+            for d in days:
+                close = rnd.choice([10.0, 10.5, 11.0, None, float("nan"), -1.0])
+                rows.append(
+                    {
+                        "trade_date": date(2024, 12, 1) + timedelta(days=d),
+                        "close": close,
+                        "high": rnd.choice([close, 12.0, 9.0]),
+                        "volume": rnd.choice([0.0, 100.0, -5.0]),
+                    }
+                )
+            parts.append(raw_rows(t, rows, shape=shape))
+    raw = pl.concat(parts)
+    if sort:
+        return raw.sort("ticker", "trade_date", "source", "shape", maintain_order=True)
+    return raw.sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+@pytest.mark.parametrize("seed", range(15))
+@pytest.mark.parametrize(("two_shapes", "sort"), [(False, True), (True, True), (False, False), (True, False)])
+def test_build_core_order_shortcuts_give_the_general_result(
+    universe: pl.DataFrame, seed: int, two_shapes: bool, sort: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """build_core with the strict-order shortcuts equals build_core with every sort and hash."""
+    from assets.transforms import prices
+
+    raw = _random_core_input(seed, two_shapes=two_shapes, sort=sort)
+    fast = build_core(raw, universe, today=TODAY)
+    monkeypatch.setattr(prices, "_strictly_increasing", lambda *_: False)
+    general = build_core(raw, universe, today=TODAY)
+    for a, b in zip(fast, general, strict=True):
+        assert a.equals(b)
+
+
+def test_build_core_sorted_single_shape_skips_the_merge_sort(
+    universe: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shape in (ticker, date) order: the shape merge's sort and unique are not run."""
+    raw = _random_core_input(3, two_shapes=False, sort=True)
+    calls: list[tuple] = []
+    real = pl.DataFrame.unique
+    monkeypatch.setattr(pl.DataFrame, "unique", lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    build_core(raw, universe, today=TODAY)
+    assert (["ticker", "trade_date"],) not in calls
+    two = _random_core_input(3, two_shapes=True, sort=True)
+    build_core(two, universe, today=TODAY)
+    assert (["ticker", "trade_date"],) in calls  # two shapes on a date: merged the general way
