@@ -33,6 +33,8 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
+from assets.transforms.order import ORDERABLE, strictly_increasing
+
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
 DEFAULT_DATA_DIR = "data"
@@ -534,14 +536,9 @@ def _keys_in_strict_order(rows: Rows, key: tuple[str, ...]) -> bool:
     else:
         frame = rows.lazy()
     schema = frame.collect_schema()
-    if not order or any(schema.get(c) not in (pl.String, pl.Date) for c in order):
+    if not order or any(schema.get(c) not in ORDERABLE for c in order):
         return False
-    later: pl.Expr | None = None
-    for col in reversed(order):
-        cur, prev = pl.col(col), pl.col(col).shift(1)
-        later = cur > prev if later is None else (cur > prev) | ((cur == prev) & later)
-    assert later is not None
-    return bool(frame.select(pl.len() > 1, later.slice(1).fill_null(False).all()).collect().row(0) == (True, True))
+    return frame.select(pl.len() > 1, strictly_increasing(order)).collect().row(0) == (True, True)
 
 
 # DuckDB's row group (rows). Staged Parquet is written in row groups of this size: DuckDB's

@@ -22,6 +22,7 @@ import polars as pl
 from assets.sources.errors import SourceError
 from assets.transforms.anomalies import ANOMALY_SCHEMA
 from assets.transforms.calendars import sessions_between
+from assets.transforms.order import ORDERABLE, strictly_increasing
 
 RAW_PRICES_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -477,14 +478,9 @@ def _strictly_increasing(frame: pl.DataFrame, cols: tuple[str, ...]) -> bool:
     """Whether ``cols`` (String or Date) strictly increase row to row, compared in that order:
     then they are distinct and a sort on them leaves the rows where they are. False for a null,
     a repeat, a step back, fewer than two rows, or other types (callers take the general path)."""
-    if frame.height < 2 or any(frame.schema[c] not in (pl.String, pl.Date) for c in cols):
+    if frame.height < 2 or any(frame.schema[c] not in ORDERABLE for c in cols):
         return False
-    later: pl.Expr | None = None
-    for col in reversed(cols):
-        cur, prev = pl.col(col), pl.col(col).shift(1)
-        later = cur > prev if later is None else (cur > prev) | ((cur == prev) & later)
-    assert later is not None
-    return bool(frame.select(later.slice(1).fill_null(False).all()).item())
+    return bool(frame.select(strictly_increasing(cols)).item())
 
 
 def _resolve_versions(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
