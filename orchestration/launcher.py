@@ -131,6 +131,7 @@ class WarmRunLauncher(DefaultRunLauncher):
         try:
             proc = self._hand_to_standby(run)
         except StandbyError as exc:
+            self._instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: "default"})
             self._instance.report_engine_event(
                 f"{exc}: launching the run with Dagster's default launcher instead", run, cls=self.__class__
             )
@@ -140,6 +141,7 @@ class WarmRunLauncher(DefaultRunLauncher):
         threading.Thread(target=self._after, args=(proc,), name="standby-after-run", daemon=True).start()
 
     def _hand_to_standby(self, run: DagsterRun) -> subprocess.Popen[str]:
+        # tagged first: a Terminate during the hand-off marks the run canceling, which the standby sees
         self._instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: "standby"})
         with self._lock:
             for attempt in range(2):  # a stale standby is replaced once; a fresh one cannot be stale

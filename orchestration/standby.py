@@ -93,9 +93,6 @@ def main() -> int:
 
     out = os.fdopen(int(os.environ[FD_ENV]), "w")
     ref = deserialize_value(os.environ[INSTANCE_ENV], InstanceRef)
-    os.chdir(REPO)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     started = time.monotonic()
     preload()
     stamp = code_stamp()

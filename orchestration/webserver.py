@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,15 @@ class Webserver:
             raise RuntimeError(f"GraphQL errors: {body['errors']}")
         return body["data"]
 
+    @cached_property
     def selector(self) -> dict[str, str]:
+        """The code location's repository, asked once (not inside every timed launch)."""
         (repo,) = self.gql(REPOS)["repositoriesOrError"]["nodes"]
         return {"repositoryName": repo["name"], "repositoryLocationName": repo["location"]["name"]}
 
     def launch(self, job: str, config: dict[str, Any], assets: list[list[str]] | None = None) -> str:
         """Launch ``job`` (or the selected ``assets``, as the UI's Materialize button does) with run config."""
-        selector: dict[str, Any] = {**self.selector(), "jobName": job}
+        selector: dict[str, Any] = {**self.selector, "jobName": job}
         if assets is not None:
             selector["assetSelection"] = [{"path": path} for path in assets]
         launched = self.gql(LAUNCH, {"params": {"selector": selector, "runConfigData": config}})["launchRun"]

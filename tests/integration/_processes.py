@@ -12,8 +12,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from orchestration.webserver import free_port as _free_port  # noqa: F401  (the process tests' ports)
-
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 

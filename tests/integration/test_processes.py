@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from tests.integration._processes import BIN, REPO, _env, _free_port, _get
+from orchestration.webserver import free_port
+from tests.integration._processes import BIN, REPO, _env, _get
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ ASSET_GRAPH_QUERY = """
 
 
 def test_web_ui_serves_the_asset_graph_with_checks(dagster_home, tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "webserver.log").open("wb")
     proc = subprocess.Popen(

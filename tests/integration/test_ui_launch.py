@@ -63,7 +63,7 @@ def server(dagster_home: Path, tmp_path: Path):
 
 def test_every_job_launches_with_its_defaults_and_a_one_ticker_refresh_stays_scoped(server):
     ui, warehouse = server
-    selector = ui.selector()
+    selector = ui.selector
     for job in ("all_assets", "prices", "fundamentals", "filings"):
         launch_and_wait(ui, job, {})
 

@@ -69,3 +69,34 @@ def test_a_standby_loads_then_exits_when_its_launcher_goes_away(tmp_path):
         assert time.monotonic() - started < 120
         with pytest.raises(StandbyError, match="exited with 0"):
             standby.answer(timeout=5)
+
+
+def test_a_run_no_standby_could_take_goes_to_dagsters_launcher_and_says_so(tmp_path, monkeypatch):
+    """A standby that dies or never loads costs nothing but the wait: the run is launched the default way,
+    tagged so (Terminate then goes to Dagster's own path), with an engine event saying why."""
+    import dagster as dg
+    from dagster._core.launcher import LaunchRunContext
+    from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+
+    from orchestration.launcher import LAUNCHED_BY_TAG, WarmRunLauncher
+
+    monkeypatch.delenv("CHINATECH_WARM_RUNS", raising=False)
+    launched: list[str] = []
+    monkeypatch.setattr(
+        DefaultRunLauncher, "launch_run", lambda self, context: launched.append(context.dagster_run.run_id)
+    )
+
+    def dead_standby(self, run):
+        self._instance.add_run_tags(run.run_id, {LAUNCHED_BY_TAG: "standby"})
+        raise StandbyError("standby run process 1 exited with 1")
+
+    monkeypatch.setattr(WarmRunLauncher, "_hand_to_standby", dead_standby)
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="all_assets", run_id="r1", job_code_origin=origin()))
+        launcher = WarmRunLauncher()
+        launcher.register_instance(instance)
+        launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        assert launched == ["r1"]
+        assert instance.get_run_by_id("r1").tags[LAUNCHED_BY_TAG] == "default"
+        messages = [e.dagster_event.message or "" for e in instance.all_logs("r1") if e.dagster_event]
+        assert any("launching the run with Dagster's default launcher instead" in m for m in messages), messages
