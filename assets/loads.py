@@ -57,3 +57,12 @@ def run_load(con: duckdb.DuckDBPyConnection, asset: str, run_id: str | None) -> 
     out = dict(zip(names, row, strict=True))
     out["failures"] = json.loads(out["failures"] or "{}")
     return out
+
+
+def superseded(con: duckdb.DuckDBPyConnection, load: dict[str, Any]) -> bool:
+    """Whether another load of the same asset was recorded since ``load`` (it may have replaced rows of it)."""
+    (count,) = con.execute(  # type: ignore[misc]
+        "SELECT count(*) FROM raw.loads WHERE asset = ? AND load_id <> ? AND started_at >= ?",
+        [load["asset"], load["load_id"], load["started_at"]],
+    ).fetchone()
+    return bool(count)

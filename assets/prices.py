@@ -5,13 +5,15 @@ Each asset reads like a sentence (fetch, stage, audit, publish, report); the log
 """
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import duckdb
 import polars as pl
 
-from assets.loads import record_load, run_load
+from assets.handoff import Claimed, Handoff
+from assets.loads import record_load, run_load, superseded
 from assets.metadata import LoadTally, frame_metadata
 from assets.operations import AFTER_UPSTREAM, DAILY, NETWORK_RETRY, Progress
 from assets.quality.checks import (
@@ -22,6 +24,7 @@ from assets.quality.checks import (
     check_results,
     fetch_failures_check,
     only_selected,
+    prepare_audit,
     selected_check_names,
     stop_if_blocking,
     suite_specs,
@@ -215,6 +218,7 @@ def raw_prices_daily(
     warehouse: WarehouseResource,
     source: SourceResource,
 ) -> Iterator[dg.MaterializeResult]:
+    prepare_audit("raw_prices_daily", context, RAW_PRICES)
     universe = select_tickers(load_universe(), scope.tickers)
     tickers = universe["ticker"].to_list()
     held = held_stats(warehouse, tickers)
@@ -321,6 +325,8 @@ def raw_prices_daily(
             )
             record_outcomes(con, "raw.prices_daily", outcomes, context.run.run_id)
             summary = table_summary(con, "raw.prices_daily", "trade_date")
+        # committed: core of this load reads the staged Parquet instead of reading the rows back
+        handed_off = Handoff(warehouse.location).give(staging.get("raw"), load_id)
     yield dg.MaterializeResult(
         metadata=tally.metadata(
             load_id=load_id,
@@ -328,6 +334,7 @@ def raw_prices_daily(
             failed_tickers=failures,
             full_reload_tickers=full,
             conflicting_duplicates=conflicts.height,
+            handed_off_to_core=handed_off,
             **summary,
             **run_summary(tickers, sorted(tally.keys), failures, changes),
         ),
@@ -428,6 +435,22 @@ def staged_returns(con: duckdb.DuckDBPyConnection, staged: pl.DataFrame, full: l
     return returns_profile(after, mine)
 
 
+def raw_batches(
+    con: duckdb.DuckDBPyConnection, load_id: str, loaded: list[str], given: Claimed | None
+) -> Iterator[pl.DataFrame]:
+    """Raw rows of the load, a batch of tickers at a time: from raw's hand-off when given, else the warehouse."""
+    if given is not None:
+        for path in given.files:  # one file per batch raw staged, in its order
+            yield pl.read_parquet(path, columns=list(RAW_PRICES_SCHEMA)).cast(RAW_PRICES_SCHEMA)  # type: ignore[arg-type]
+        return
+    for batch in ticker_batches(loaded):
+        yield con.execute(  # build_core's columns only: not load_id and fetched_at (12.6 M strings and stamps)
+            f"SELECT {_RAW_COLUMNS} FROM raw.prices_daily"
+            " WHERE load_id = ? AND ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
+            [load_id, *in_batch(batch)],
+        ).pl()
+
+
 def reference_date(last_dates: pl.Series, live: bool) -> date:
     """Freshness is judged against today for live data, against the recording's end otherwise."""
     if live or last_dates.is_empty():
@@ -463,6 +486,7 @@ def reference_date(last_dates: pl.Series, live: bool) -> date:
 def prices_daily(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: SourceResource
 ) -> Iterator[dg.MaterializeResult]:
+    prepare_audit("prices_daily", context, CORE_PRICES)
     universe = load_universe()
     live = source.adapter.snapshots_are_now
     now = datetime.now(UTC)
@@ -476,7 +500,7 @@ def prices_daily(
     new_last: list[pl.DataFrame] = []
     tally = LoadTally()
     want = selected_check_names(context, CORE_PRICES)
-    with Staging() as staging:
+    with Staging() as staging, ExitStack() as handoff:
         with warehouse.connect() as con:
             load = run_load(con, "raw.prices_daily", context.run.run_id)
             if load is None:
@@ -484,6 +508,13 @@ def prices_daily(
                     description="raw.prices_daily has never been loaded: materialize raw/prices_daily first"
                 )
             load_id = load["load_id"]
+            given = handoff.enter_context(Handoff(warehouse.location).taken(load_id, load["row_count"]))
+            if given is not None and superseded(con, load):
+                given = None  # a later raw load may have replaced some of these rows: read what is held
+            context.log.info(
+                f"raw rows of load {load_id}: "
+                + ("the Parquet raw staged (hand-off)" if given else "read from raw.prices_daily")
+            )
             loaded = sorted(load["tickers"] or [])
             full = [t for t in load["full_tickers"] if t in set(loaded)]
             # the loaded tickers' last dates (their row groups only) and the newest date of the others
@@ -497,12 +528,7 @@ def prices_daily(
                 [loaded],
             ).fetchone()
             # stage, one batch of tickers at a time (every rule here is per ticker)
-            for batch in ticker_batches(loaded):
-                raw = con.execute(  # build_core's columns only: not load_id and fetched_at (12.6 M strings and stamps)
-                    f"SELECT {_RAW_COLUMNS} FROM raw.prices_daily"
-                    " WHERE load_id = ? AND ticker BETWEEN ? AND ? AND list_contains(?, ticker)",
-                    [load_id, *in_batch(batch)],
-                ).pl()
+            for raw in raw_batches(con, load_id, loaded, given):
                 core, rejected, flagged = build_core(raw, universe)
                 core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
                 is_full = pl.col("ticker").is_in(full)
@@ -598,6 +624,7 @@ def prices_daily(
             rejected_rows=rejected.height,
             flagged_rows=flagged.height,
             rows_removed_by_whole_reloads=removed,
+            raw_rows_read_from="hand-off (raw's staged Parquet)" if given else "raw.prices_daily",
             **summary,
             **run_summary(loaded, sorted(tally.keys), load["failures"], changes),
         ),
@@ -700,6 +727,7 @@ def recent_price_anomalies(
 def price_anomalies(
     context: dg.AssetExecutionContext, scope: RunScope, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    prepare_audit("price_anomalies", context, PRICE_ANOMALIES)
     universe = select_tickers(load_universe(), scope.tickers)
     kinds = list(KINDS)
     with warehouse.connect() as con:

@@ -15,7 +15,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from assets.quality.gx import Outcome, load_suite, validate
+from assets.quality.gx import Outcome, load_suite, validate, warm_up
 
 SEVERITY = {"ERROR": dg.AssetCheckSeverity.ERROR, "WARN": dg.AssetCheckSeverity.WARN}
 
@@ -79,6 +79,14 @@ def selected_check_names(context: dg.AssetExecutionContext | None, asset_key: dg
     if context is None or asset_key is None:
         return None
     return {k.name for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+
+
+def prepare_audit(suite: str, context: dg.AssetExecutionContext, asset_key: dg.AssetKey) -> None:
+    """Call at a step's start: when the run selected any of ``suite``'s checks, great-expectations
+    loads in the background while the step fetches (``gx.warm_up``)."""
+    wanted = selected_check_names(context, asset_key)
+    if any(wanted is None or e.name in wanted for e in load_suite(suite)):
+        warm_up()
 
 
 def audit(

@@ -13,11 +13,13 @@ constraints of the schema (sql/schema), which no write can break.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
 import os
 import sys
+import threading
 import tomllib
 import types
 from dataclasses import dataclass, field
@@ -128,8 +130,34 @@ def _import_gx() -> Any:
     return great_expectations
 
 
-@lru_cache(maxsize=1)
+# one build of the context at a time: ``warm_up``'s thread and a step that needs it before it is done
+_CONTEXT_LOCK = threading.Lock()
+
+
 def _context() -> Any:
+    with _CONTEXT_LOCK:
+        return _build_context()
+
+
+def warm_up() -> None:
+    """Import GX and build its context in a background thread, if this process has not yet.
+
+    A fresh run process pays ~2.5 s for it before its first suite; a step that first fetches and
+    parses (Polars and zlib work outside the GIL) does that meanwhile, and its ``validate`` waits
+    only for what is left. A failure here is left for ``validate`` to raise, in the step.
+    """
+    if _build_context.cache_info().currsize:
+        return
+
+    def build() -> None:
+        with contextlib.suppress(Exception):  # validate builds it again and raises in the step
+            _context()
+
+    threading.Thread(target=build, name="gx-warm-up", daemon=True).start()
+
+
+@lru_cache(maxsize=1)
+def _build_context() -> Any:
     gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
