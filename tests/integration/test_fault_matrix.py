@@ -1040,6 +1040,7 @@ SQL_BUILDERS = {
     # itself; tickers go in as parameters ($1/$2 ranges, list_contains(?))
     ("assets/prices.py", "price_anomalies"),
     ("assets/prices.py", "prices_daily"),
+    ("assets/prices.py", "raw_batches"),
     ("assets/prices.py", "rows_removed"),
     ("assets/prices.py", "staged_returns"),
     ("assets/warehouse.py", "_enforce"),
