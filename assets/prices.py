@@ -151,6 +151,7 @@ def fetch_in_chunks(
         pl.concat(conflicts),
         files=pl.concat(files) if files else pl.DataFrame(schema=FILE_MARKS_SCHEMA),
         unchanged=sorted(unchanged),
+        resolved=True,  # each chunk's fetch resolved its own duplicates, and chunks share no ticker
     )
 
 
@@ -529,7 +530,7 @@ def prices_daily(
             ).fetchone()
             # stage, one batch of tickers at a time (every rule here is per ticker)
             for raw in raw_batches(con, load_id, loaded, given):
-                core, rejected, flagged = build_core(raw, universe)
+                core, rejected, flagged = build_core(raw, universe, keyed=True)
                 core = core.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(now).alias("loaded_at"))
                 is_full = pl.col("ticker").is_in(full)
                 staging.add("full", core.filter(is_full))

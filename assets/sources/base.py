@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import date
 from typing import Protocol
 
@@ -55,8 +55,11 @@ class PriceFetch:
     conflicts: pl.DataFrame = field(default_factory=_no_conflicts)
     files: pl.DataFrame = field(default_factory=_no_files)
     unchanged: list[str] = field(default_factory=list)
+    resolved: InitVar[bool] = False  # the frame is known to hold each key once: nothing to resolve
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, resolved: bool) -> None:
+        if resolved:
+            return
         self.frame, found = resolve_duplicates(self.frame)
         if found.height:
             self.conflicts = pl.concat([self.conflicts.select(list(REJECTED_SCHEMA)), found], how="vertical")

@@ -592,7 +592,7 @@ def price_basis_expr() -> pl.Expr:
 
 
 def build_core(
-    raw: pl.DataFrame, universe: pl.DataFrame, today: date | None = None
+    raw: pl.DataFrame, universe: pl.DataFrame, today: date | None = None, keyed: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Raw rows -> (core rows, rejected rows, anomalies) for the tickers present.
 
@@ -610,8 +610,10 @@ def build_core(
     today = today or datetime.now().date()
     if raw.is_empty():
         return _empty(CORE_PRICES_SCHEMA), _empty(REJECTED_SCHEMA), _empty(ANOMALY_SCHEMA)
-    # raw from the warehouse is unique per key; direct callers may pass parser output
-    raw, conflicts = resolve_duplicates(raw.select(list(RAW_PRICES_SCHEMA)))
+    # ``keyed``: rows of raw.prices_daily, whose write path enforces the key, so there is nothing
+    # to resolve (proving it again costs a scan of every key); parser output may hold duplicates
+    raw = raw.select(list(RAW_PRICES_SCHEMA))
+    raw, conflicts = (raw, _empty(REJECTED_SCHEMA)) if keyed else resolve_duplicates(raw)
     calendar = pl.col("calendar") if "calendar" in universe.columns else pl.lit(None, dtype=pl.String)
     info = universe.select("ticker", "currency", "group", calendar.cast(pl.String).alias("calendar"))
     raw = raw.with_row_index("_row")
