@@ -16,6 +16,7 @@ of that warehouse, and any hand-off older than ``MAX_AGE_S`` by any raw load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -125,3 +126,7 @@ class Handoff:
                 continue
             if old or (folder.parent == self.root and _CLAIMED not in folder.name):
                 shutil.rmtree(folder, ignore_errors=True)
+        for root in handoff_root().glob("*"):
+            if root != self.root:
+                with contextlib.suppress(OSError):
+                    root.rmdir()  # only if empty: a warehouse with nothing handed off

@@ -89,6 +89,7 @@ def test_a_new_load_sweeps_unclaimed_and_stale_hand_offs(private_tmp):
     _given(b, "load-y", [["B"]])
     assert not claimed.folder.exists()
     assert sorted(p.name for p in handoff_root().glob("*/*")) == ["load-y"]
+    assert list(handoff_root().iterdir()) == [b.root]  # a's folder, empty now, is gone too
 
 
 def test_nothing_staged_gives_nothing(private_tmp):
