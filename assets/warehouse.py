@@ -559,10 +559,24 @@ class Staging:
     (``DUCKDB_ROW_GROUP``), so the insert leaves whole row groups and no compaction for later.
     """
 
+    PREFIX = "chinatech-stage-"
+    MAX_AGE_S = 24 * 3600.0  # a folder this old belongs to a process killed mid-step
+
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="chinatech-stage-"))
+        self._sweep()
+        self.dir = Path(tempfile.mkdtemp(prefix=self.PREFIX))
         self._parts: dict[str, list[Path]] = {}
         self._rows: dict[str, int] = {}
+
+    def _sweep(self) -> None:
+        """Delete staging folders left by killed processes (a finished step deletes its own)."""
+        now = time.time()
+        for folder in Path(tempfile.gettempdir()).glob(f"{self.PREFIX}*"):
+            try:
+                if now - folder.stat().st_mtime > self.MAX_AGE_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
     def add(self, name: str, frame: pl.DataFrame) -> None:
         if frame.is_empty():

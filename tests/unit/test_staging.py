@@ -8,12 +8,16 @@ checkpoints after the load merge them a few at a time by rewriting the table aro
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
+import pytest
 
 from assets.warehouse import DUCKDB_ROW_GROUP, Staging
 
@@ -59,3 +63,18 @@ def test_staged_batches_insert_as_whole_row_groups(tmp_path: Path) -> None:
             con.close()
     assert sum(sizes) == 3 * ROWS
     assert sorted(sizes) == [tail] * 3 + [DUCKDB_ROW_GROUP] * 6  # one short row group per batch, its tail
+
+
+def test_a_staging_folder_left_a_day_ago_is_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, recent = tmp_path / f"{Staging.PREFIX}killed", tmp_path / f"{Staging.PREFIX}running"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "raw-00000.parquet").write_bytes(b"x")
+    then = time.time() - Staging.MAX_AGE_S - 60
+    os.utime(old, (then, then))
+    with Staging() as staging:
+        assert staging.dir.exists()
+        assert not old.exists()
+        assert recent.exists()  # another step may be writing it right now
+    assert not staging.dir.exists()
