@@ -11,7 +11,7 @@ ever a faster road to the same rows.
 
 The folder is under the temp folder, beside ``Staging``'s (the same file system, so the move is
 a rename). A hand-off nobody claimed (raw materialized alone) is deleted by the next raw load
-of that warehouse, and any hand-off older than ``MAX_AGE_S`` by any raw load.
+of that warehouse, and any hand-off older than a day (``left_over``) by any raw load.
 """
 
 from __future__ import annotations
@@ -22,16 +22,14 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assets.warehouse import Staged
+from assets.warehouse import Staged, left_over
 
-MAX_AGE_S = 24 * 3600.0
 MANIFEST = "manifest.json"
 _CLAIMED = ".taken-"
 
@@ -46,7 +44,6 @@ class Claimed:
 
     folder: Path
     files: tuple[Path, ...]
-    rows: int
 
 
 class Handoff:
@@ -99,7 +96,7 @@ class Handoff:
                 and manifest["rows"] == rows
                 and all(f.is_file() for f in files)
             ):
-                return Claimed(claimed, files, rows)
+                return Claimed(claimed, files)
         except (OSError, ValueError, KeyError, TypeError):
             pass
         shutil.rmtree(claimed, ignore_errors=True)
@@ -117,14 +114,9 @@ class Handoff:
 
     def sweep(self) -> None:
         """Delete this warehouse's unclaimed hand-offs (a new raw load supersedes them) and any
-        hand-off older than ``MAX_AGE_S`` (a reader that died mid-read)."""
-        now = time.time()
+        hand-off older than a day (a reader that died mid-read)."""
         for folder in handoff_root().glob("*/*"):
-            try:
-                old = now - folder.stat().st_mtime > MAX_AGE_S
-            except OSError:
-                continue
-            if old or (folder.parent == self.root and _CLAIMED not in folder.name):
+            if (folder.parent == self.root and _CLAIMED not in folder.name) or left_over(folder):
                 shutil.rmtree(folder, ignore_errors=True)
         for root in handoff_root().glob("*"):
             if root != self.root:

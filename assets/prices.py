@@ -501,7 +501,7 @@ def prices_daily(
     new_last: list[pl.DataFrame] = []
     tally = LoadTally()
     want = selected_check_names(context, CORE_PRICES)
-    with Staging() as staging, ExitStack() as handoff:
+    with Staging() as staging, ExitStack() as claims:
         with warehouse.connect() as con:
             load = run_load(con, "raw.prices_daily", context.run.run_id)
             if load is None:
@@ -509,7 +509,7 @@ def prices_daily(
                     description="raw.prices_daily has never been loaded: materialize raw/prices_daily first"
                 )
             load_id = load["load_id"]
-            given = handoff.enter_context(Handoff(warehouse.location).taken(load_id, load["row_count"]))
+            given = claims.enter_context(Handoff(warehouse.location).taken(load_id, load["row_count"]))
             if given is not None and superseded(con, load):
                 given = None  # a later raw load may have replaced some of these rows: read what is held
             context.log.info(

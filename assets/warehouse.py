@@ -33,7 +33,7 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
-from assets.transforms.order import ORDERABLE, strictly_increasing
+from assets.transforms.order import in_strict_order
 
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "sql"
@@ -530,15 +530,8 @@ def _keys_in_strict_order(rows: Rows, key: tuple[str, ...]) -> bool:
         c for c in key if c not in ("ticker", "trade_date")
     )
     if isinstance(rows, Staged):
-        if not rows.files:
-            return False
-        frame: pl.LazyFrame = pl.scan_parquet(list(rows.files))
-    else:
-        frame = rows.lazy()
-    schema = frame.collect_schema()
-    if not order or any(schema.get(c) not in ORDERABLE for c in order):
-        return False
-    return frame.select(pl.len() > 1, strictly_increasing(order)).collect().row(0) == (True, True)
+        return bool(rows.files) and in_strict_order(pl.scan_parquet(list(rows.files)), order)
+    return in_strict_order(rows, order)
 
 
 # DuckDB's row group (rows). Staged Parquet is written in row groups of this size: DuckDB's
@@ -548,6 +541,17 @@ def _keys_in_strict_order(rows: Rows, key: tuple[str, ...]) -> bool:
 # them (12.6 M core rows: 175 row groups instead of 103-120, and 5 to 9 s of compaction in each
 # of the next three checkpoints, the dq step's commit the first of them).
 DUCKDB_ROW_GROUP = 122_880
+
+
+LEFTOVER_AGE_S = 24 * 3600.0  # a temp folder untouched this long belongs to a process killed mid-step
+
+
+def left_over(folder: Path) -> bool:
+    """Whether a temp folder was left by a killed process (untouched for ``LEFTOVER_AGE_S``)."""
+    try:
+        return time.time() - folder.stat().st_mtime > LEFTOVER_AGE_S
+    except OSError:
+        return False  # gone meanwhile
 
 
 class Staging:
@@ -560,7 +564,6 @@ class Staging:
     """
 
     PREFIX = "chinatech-stage-"
-    MAX_AGE_S = 24 * 3600.0  # a folder this old belongs to a process killed mid-step
 
     def __init__(self) -> None:
         self._sweep()
@@ -570,13 +573,9 @@ class Staging:
 
     def _sweep(self) -> None:
         """Delete staging folders left by killed processes (a finished step deletes its own)."""
-        now = time.time()
         for folder in Path(tempfile.gettempdir()).glob(f"{self.PREFIX}*"):
-            try:
-                if now - folder.stat().st_mtime > self.MAX_AGE_S:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                continue
+            if left_over(folder):
+                shutil.rmtree(folder, ignore_errors=True)
 
     def add(self, name: str, frame: pl.DataFrame) -> None:
         if frame.is_empty():

@@ -256,6 +256,7 @@ def step_one_ticker(data: Path, warehouse: str, ticker: str, warm_runs: int) -> 
     import tempfile
     import threading
 
+    from orchestration.launcher import LAUNCHED_BY_TAG
     from orchestration.webserver import ASSET_JOB, Webserver, free_port
 
     home = Path(tempfile.mkdtemp(prefix="bench-dagster-home-"))
@@ -299,7 +300,7 @@ def step_one_ticker(data: Path, warehouse: str, ticker: str, warm_runs: int) -> 
                 raise SystemExit(f"one-ticker run {warm.run_id} ended {warm.status}: see {log}")
             out["warm_s"].append(warm.seconds)
             out["warm_run_s"].append(warm.run_seconds)
-            out["launched_by"].append(warm.tags.get("chinatech/launched_by", "default"))
+            out["launched_by"].append(warm.tags.get(LAUNCHED_BY_TAG, "default"))
     shutil.rmtree(home, ignore_errors=True)
     ordered = sorted(out["warm_s"])
     out["seconds"] = ordered[len(ordered) // 2]  # the median warm run

@@ -176,9 +176,7 @@ class WarmRunLauncher(DefaultRunLauncher):
     def _after(self, proc: subprocess.Popen[str]) -> None:
         """When a run's process ends, load the next standby (not before: it would slow the run)."""
         proc.wait()
-        with self._lock:
-            if self._standby is None and not self._disposed:
-                self._standby = self._spawn()
+        self.prewarm()
 
     def prewarm(self) -> None:
         """Load a standby now, so that even the next run finds one ready."""

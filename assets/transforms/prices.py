@@ -22,7 +22,7 @@ import polars as pl
 from assets.sources.errors import SourceError
 from assets.transforms.anomalies import ANOMALY_SCHEMA
 from assets.transforms.calendars import sessions_between
-from assets.transforms.order import ORDERABLE, strictly_increasing
+from assets.transforms.order import in_strict_order
 
 RAW_PRICES_SCHEMA: dict[str, pl.DataType] = {
     "ticker": pl.String(),
@@ -471,16 +471,7 @@ def _keys_strictly_increasing(raw: pl.DataFrame) -> bool:
     """Whether every row's key is greater than the row before's (ticker, trade_date, source,
     shape, compared in that order): then no key occurs twice. A comparison of neighbours is
     about 4x cheaper than hashing every key; a null or any other order says False (hash it)."""
-    return _strictly_increasing(raw, _ORDER)
-
-
-def _strictly_increasing(frame: pl.DataFrame, cols: tuple[str, ...]) -> bool:
-    """Whether ``cols`` (String or Date) strictly increase row to row, compared in that order:
-    then they are distinct and a sort on them leaves the rows where they are. False for a null,
-    a repeat, a step back, fewer than two rows, or other types (callers take the general path)."""
-    if frame.height < 2 or any(frame.schema[c] not in ORDERABLE for c in cols):
-        return False
-    return bool(frame.select(strictly_increasing(cols)).item())
+    return in_strict_order(raw, _ORDER)
 
 
 def _resolve_versions(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -666,7 +657,7 @@ def build_core(
     # history shape first (it carries actions), then download for the dates it lacks; the
     # full sort key makes the pick independent of row order
     merged = good.with_columns((pl.col("shape") != "history").cast(pl.Int8).alias("_rank"))
-    if not _strictly_increasing(merged, ("ticker", "trade_date")):  # else one shape per date, in order already
+    if not in_strict_order(merged, ("ticker", "trade_date")):  # else one shape per date, in order already
         merged = merged.sort("ticker", "trade_date", "_rank", "shape", "source").unique(
             ["ticker", "trade_date"], keep="first", maintain_order=True
         )

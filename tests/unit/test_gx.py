@@ -7,9 +7,12 @@ answers where they do not. GX is slow to import, so its context is built once pe
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import threading
 import tomllib
+import types
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -334,3 +337,45 @@ def test_an_expectation_without_ids_names_offending_rows_by_position() -> None:
     (outcome,) = validate(pl.DataFrame({"close": [1.0, -2.0, 3.0, -4.0]}), [exp], today=TODAY)
     assert not outcome.passed and outcome.unexpected_count == 2
     assert outcome.offending == [{"row": 1}, {"row": 3}]
+
+
+def _warm_up_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "gx-warm-up"]
+
+
+def test_warm_up_builds_the_context_once_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assets.quality import gx
+
+    built = []
+    real = gx._build_context.__wrapped__
+
+    @functools.lru_cache(maxsize=1)
+    def counted() -> object:
+        built.append(threading.current_thread().name)
+        return real()
+
+    monkeypatch.setattr(gx, "_build_context", counted)
+    gx.warm_up()
+    for thread in _warm_up_threads():
+        thread.join(timeout=120)
+    assert built == ["gx-warm-up"]
+    assert gx._context() is counted()  # the step gets the context the thread built
+    gx.warm_up()  # built already: no second thread, no second build
+    assert not _warm_up_threads() and built == ["gx-warm-up"]
+
+
+def test_prepare_audit_loads_gx_only_for_a_run_with_the_suites_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dagster as dg
+
+    from assets.quality import checks
+
+    started = []
+    monkeypatch.setattr(checks, "warm_up", lambda: started.append(True))
+    key = dg.AssetKey(["raw", "prices_daily"])
+    name = load_suite("raw_prices_daily")[0].name
+    without = types.SimpleNamespace(selected_asset_check_keys=set())
+    checks.prepare_audit("raw_prices_daily", without, key)  # type: ignore[arg-type]
+    assert started == []
+    with_one = types.SimpleNamespace(selected_asset_check_keys={dg.AssetCheckKey(key, name)})
+    checks.prepare_audit("raw_prices_daily", with_one, key)  # type: ignore[arg-type]
+    assert started == [True]

@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.handoff import MAX_AGE_S, Handoff, handoff_root
+from assets.handoff import Handoff, handoff_root
 from assets.loads import record_load, run_load, superseded
-from assets.warehouse import Staging, ensure_schema
+from assets.warehouse import LEFTOVER_AGE_S, Staging, ensure_schema
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def test_a_new_load_sweeps_unclaimed_and_stale_hand_offs(private_tmp):
     assert claimed is not None
     _given(b, "load-x", [["B"]])  # another warehouse's load leaves a's claim alone
     assert claimed.folder.exists()
-    old = time.time() - MAX_AGE_S - 60
+    old = time.time() - LEFTOVER_AGE_S - 60
     os.utime(claimed.folder, (old, old))  # a reader that died a day ago
     _given(b, "load-y", [["B"]])
     assert not claimed.folder.exists()

@@ -7,6 +7,7 @@ import copy
 import gzip
 import json
 import time
+import zlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import responses
 
 from assets.sources.base import FileMark, PriceFetch
 from assets.sources.errors import SourceConfigError, SourceUnavailable
-from assets.sources.replay import ReplayPrices, read_text
+from assets.sources.replay import HEAD_BYTES, ReplayPrices, header, read_text
 from assets.sources.sample import SAMPLE_END, SAMPLE_START, SamplePrices, ticker_seed
 from assets.sources.yahoo import PROBE_URL, YahooPrices, is_unreachable
 from assets.transforms.prices import (
@@ -751,3 +752,23 @@ def test_yahoo_buckets_by_start(monkeypatch: pytest.MonkeyPatch) -> None:
     assert by_batch[("A", "C")]["start"] == start.isoformat() and "end" in by_batch[("A", "C")]
     assert by_batch[("B",)]["period"] == "max" and "end" not in by_batch[("B",)]
     assert all(kw["auto_adjust"] is False and kw["actions"] is True for kw in by_batch.values())
+
+
+@pytest.mark.parametrize("gzipped", [True, False])
+@pytest.mark.parametrize("width", [40, HEAD_BYTES + 500])  # a usual header; one longer than the first block
+def test_header_is_the_first_line_of_the_file(tmp_path: Path, gzipped: bool, width: int) -> None:
+    head = "Date," + ",".join(f"c{i}" for i in range(width))[: width - 5]
+    text = f"{head}\n2024-01-02 00:00:00-05:00,1.0\n".encode()
+    path = tmp_path / ("p.csv.gz" if gzipped else "p.csv")
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    assert header(path) == head
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt") as fh:
+        assert header(path) == fh.readline().strip()  # what the per-file reader sees
+
+
+def test_header_of_a_file_that_is_not_gzip_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv.gz"
+    path.write_bytes(b"Date,Close\n2024-01-02,1.0\n")
+    with pytest.raises((OSError, zlib.error)):
+        header(path)

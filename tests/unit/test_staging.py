@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from assets.warehouse import DUCKDB_ROW_GROUP, Staging
+from assets.warehouse import DUCKDB_ROW_GROUP, LEFTOVER_AGE_S, Staging
 
 ROWS = 300_000  # per staged batch: two whole row groups and a tail
 
@@ -71,7 +71,7 @@ def test_a_staging_folder_left_a_day_ago_is_swept(tmp_path: Path, monkeypatch: p
     for folder in (old, recent):
         folder.mkdir()
         (folder / "raw-00000.parquet").write_bytes(b"x")
-    then = time.time() - Staging.MAX_AGE_S - 60
+    then = time.time() - LEFTOVER_AGE_S - 60
     os.utime(old, (then, then))
     with Staging() as staging:
         assert staging.dir.exists()
