@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             wal.rename(aside.with_name(aside.name + ".wal"))
         print(f"rebuild: moved {warehouse} aside to {aside}")
 
+    refusal = mode_refusal(source)
+    if refusal:
+        print(f"refused, nothing run or written: {refusal}", file=sys.stderr)
+        return 2
+
     job = defs.resolve_job_def("all_assets")
     scope = {"tickers": tickers, "full_refresh": args.full_refresh, "as_of": args.date or ""}
     run_config = {
@@ -156,15 +161,48 @@ def main(argv: list[str] | None = None) -> int:
         for line in failure_lines(result):
             print(line, file=sys.stderr)
     if result.success:
-        from assets.publish import reader_file
-        from assets.warehouse import connect_waiting
+        show_example(warehouse)
+    return 0 if result.success else 1
 
+
+def mode_refusal(source: str) -> str:
+    """Why the warehouse the settings point at cannot take this source's data ("" when it can).
+
+    The run would refuse too, in its first step; asked here, the user gets the reason alone, not a
+    failed run and its stack traces.
+    """
+    from assets.warehouse import DEFAULT_DATA_DIR, WarehouseModeError, WarehouseResource
+
+    warehouse = WarehouseResource(
+        mode=source,
+        path=os.environ.get("CHINATECH_WAREHOUSE", ""),
+        data_dir=os.environ.get("CHINATECH_DATA_DIR", DEFAULT_DATA_DIR),
+        lake_data=os.environ.get("CHINATECH_LAKE_DATA", ""),
+    )
+    try:
+        warehouse.check_mode()
+    except WarehouseModeError as exc:
+        return str(exc)
+    return ""
+
+
+def show_example(warehouse: Path) -> None:
+    """Where readers find the data, and the example query run on it."""
+    from assets.publish import reader_file
+    from assets.warehouse import connect_waiting, is_lake
+    from orchestration.resources import warehouse_location
+
+    location, lake_data = warehouse_location(), os.environ.get("CHINATECH_LAKE_DATA", "")
+    if is_lake(location):  # readers open the lake itself: its last committed snapshot
+        print(f"readers (make query, make sql): the DuckLake {location}, its last committed snapshot")
+        target: Path | str = location
+    else:
         snapshot = reader_file(warehouse)
         print(f"snapshot for readers (make query, make sql, notebooks, BI tools): {snapshot}")
-        print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
-        with connect_waiting(snapshot if snapshot.exists() else warehouse, read_only=True) as con:
-            con.sql(EXAMPLE_QUERY).show()
-    return 0 if result.success else 1
+        target = snapshot if snapshot.exists() else warehouse
+    print(f'example query (make query SQL="..."):\n  {EXAMPLE_QUERY}')
+    with connect_waiting(target, read_only=True, lake_data=lake_data) as con:
+        con.sql(EXAMPLE_QUERY).show()
 
 
 if __name__ == "__main__":
