@@ -11,7 +11,8 @@ ever a faster road to the same rows.
 
 The folder is under the temp folder, beside ``Staging``'s (the same file system, so the move is
 a rename). A hand-off nobody claimed (raw materialized alone) is deleted by the next raw load
-of that warehouse, and any hand-off older than a day (``left_over``) by any raw load.
+of that warehouse, or by any raw load once its warehouse is gone; a claim whose reader was
+killed, and anything a day old, by any raw load (``left_over``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from assets.warehouse import Staged, left_over
+from assets.warehouse import Staged, is_lake, lake_catalog, left_over, owner_tag
 
 MANIFEST = "manifest.json"
 _CLAIMED = ".taken-"
@@ -82,7 +83,7 @@ class Handoff:
 
         A hand-off that does not match is deleted.
         """
-        claimed = self.root / f"{load_id}{_CLAIMED}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        claimed = self.root / f"{load_id}{_CLAIMED}{owner_tag()}{uuid.uuid4().hex[:8]}"
         try:
             os.rename(self.root / load_id, claimed)
         except OSError:
@@ -113,12 +114,27 @@ class Handoff:
                 shutil.rmtree(claimed.folder, ignore_errors=True)
 
     def sweep(self) -> None:
-        """Delete this warehouse's unclaimed hand-offs (a new raw load supersedes them) and any
-        hand-off older than a day (a reader that died mid-read)."""
+        """Delete this warehouse's unclaimed hand-offs (a new raw load supersedes them), unclaimed
+        ones of a warehouse that no longer exists, claims of readers that died (``left_over``) and
+        any hand-off untouched for a day."""
         for folder in handoff_root().glob("*/*"):
-            if (folder.parent == self.root and _CLAIMED not in folder.name) or left_over(folder):
+            claimed = _CLAIMED in folder.name
+            if (
+                left_over(folder)
+                or (not claimed and folder.parent == self.root)
+                or (not claimed and not _warehouse_exists(folder))
+            ):
                 shutil.rmtree(folder, ignore_errors=True)
         for root in handoff_root().glob("*"):
             if root != self.root:
                 with contextlib.suppress(OSError):
                     root.rmdir()  # only if empty: a warehouse with nothing handed off
+
+
+def _warehouse_exists(folder: Path) -> bool:
+    """Whether the warehouse a given hand-off was left for is still there (no core can claim it otherwise)."""
+    try:
+        location = json.loads((folder / MANIFEST).read_text())["location"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # being built, or not ours to judge: the age decides
+    return (lake_catalog(location)[1] if is_lake(location) else Path(location)).exists()

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -546,8 +547,31 @@ DUCKDB_ROW_GROUP = 122_880
 LEFTOVER_AGE_S = 24 * 3600.0  # a temp folder untouched this long belongs to a process killed mid-step
 
 
+def owner_tag() -> str:
+    """``<pid>@<host>@``, put in the name of a temp folder this process owns (``left_over``)."""
+    return f"{os.getpid()}@{socket.gethostname()}@"
+
+
+def _owner_gone(name: str) -> bool:
+    """Whether the folder's name (``...-<pid>@<host>@...``) names a process of this host that has exited."""
+    parts = name.split("@")
+    pid = parts[0].rsplit("-", 1)[-1]
+    if len(parts) < 3 or not pid.isdigit() or parts[1] != socket.gethostname():
+        return False  # another host's (a shared temp folder), or a name without an owner
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
 def left_over(folder: Path) -> bool:
-    """Whether a temp folder was left by a killed process (untouched for ``LEFTOVER_AGE_S``)."""
+    """Whether a temp folder was left by a killed process: its owner on this host has exited, or
+    nobody touched it for ``LEFTOVER_AGE_S`` (an owner elsewhere, or a pid since reused)."""
+    if _owner_gone(folder.name):
+        return True
     try:
         return time.time() - folder.stat().st_mtime > LEFTOVER_AGE_S
     except OSError:
@@ -567,12 +591,12 @@ class Staging:
 
     def __init__(self) -> None:
         self._sweep()
-        self.dir = Path(tempfile.mkdtemp(prefix=self.PREFIX))
+        self.dir = Path(tempfile.mkdtemp(prefix=self.PREFIX + owner_tag()))
         self._parts: dict[str, list[Path]] = {}
         self._rows: dict[str, int] = {}
 
     def _sweep(self) -> None:
-        """Delete staging folders left by killed processes (a finished step deletes its own)."""
+        """Delete staging folders left by killed processes (a step that ends deletes its own)."""
         for folder in Path(tempfile.gettempdir()).glob(f"{self.PREFIX}*"):
             if left_over(folder):
                 shutil.rmtree(folder, ignore_errors=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,3 +116,35 @@ def test_a_later_load_supersedes_an_earlier_one():
     assert second is not None and second["load_id"] == "load-2"
     assert superseded(con, first)
     assert not superseded(con, second)  # core's load is another asset's
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_a_claim_whose_reader_was_killed_is_swept_by_the_next_load(private_tmp):
+    a, b = Handoff("/w/a.duckdb"), Handoff("/w/b.duckdb")
+    rows = _given(a, "load-1", [["A"]])
+    mine = a.take("load-1", rows)  # this process: alive
+    assert mine is not None
+    host = socket.gethostname()
+    killed = a.root / f"load-0.taken-{_dead_pid()}@{host}@0000abcd"  # what a reader killed mid-read leaves
+    elsewhere = a.root / f"load-2.taken-{_dead_pid()}@another-host@0000abcd"  # a shared temp folder
+    for folder in (killed, elsewhere):
+        folder.mkdir()
+    _given(b, "load-x", [["B"]])
+    assert not killed.exists()
+    assert mine.folder.exists() and elsewhere.exists()  # alive, or not this host's to judge: the age decides
+
+
+def test_an_unclaimed_hand_off_of_a_deleted_warehouse_is_swept(private_tmp):
+    warehouse = private_tmp / "w.duckdb"
+    warehouse.write_bytes(b"")
+    gone, other = Handoff(str(warehouse)), Handoff("/w/b.duckdb")
+    _given(gone, "load-1", [["A"]])
+    _given(other, "load-x", [["B"]])
+    assert (gone.root / "load-1").exists()  # its warehouse may still build core from it
+    warehouse.unlink()  # a test's or a user's warehouse removed: no core will ever claim it
+    _given(other, "load-y", [["B"]])
+    assert not gone.root.exists()

@@ -9,6 +9,9 @@ checkpoints after the load merge them a few at a time by rewriting the table aro
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -78,3 +81,18 @@ def test_a_staging_folder_left_a_day_ago_is_swept(tmp_path: Path, monkeypatch: p
         assert not old.exists()
         assert recent.exists()  # another step may be writing it right now
     assert not staging.dir.exists()
+
+
+def test_a_staging_folder_of_a_killed_process_is_swept_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    killed = tmp_path / f"{Staging.PREFIX}{int(dead.stdout)}@{host}@abcd1234"
+    elsewhere = tmp_path / f"{Staging.PREFIX}{int(dead.stdout)}@another-host@abcd1234"
+    alive = tmp_path / f"{Staging.PREFIX}{os.getpid()}@{host}@abcd1234"
+    for folder in (killed, elsewhere, alive):
+        folder.mkdir()
+    with Staging() as staging:
+        assert staging.dir.name.startswith(f"{Staging.PREFIX}{os.getpid()}@{host}@")
+        assert not killed.exists()
+        assert elsewhere.exists() and alive.exists()  # another host's, or running: the age decides
