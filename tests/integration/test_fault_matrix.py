@@ -1027,6 +1027,7 @@ SQL_BUILDERS = {
     ("assets/publish.py", "publish_snapshot"),
     ("orchestration/query.py", "main"),
     ("orchestration/run.py", "main"),
+    ("orchestration/run.py", "show_example"),
     # marts: SQL read from the files in sql/marts, table and column names declared in code, the
     # README cookbook's recipes; run-time values (dates, tickers) go in as named parameters
     ("assets/mart_sql.py", "run_sql"),
