@@ -762,7 +762,8 @@ def table_summary(con: duckdb.DuckDBPyConnection, table: str, date_col: str | No
             lo, hi, rows = known
         else:
             rows, lo, hi = con.execute(f"SELECT count(*), min({date_col}), max({date_col}) FROM {table}").fetchone()  # type: ignore[misc]
-        return {"table_rows": rows, "table_date_min": str(lo), "table_date_max": str(hi)}
+        empty = "(no rows)"  # not the text "None" in the UI
+        return {"table_rows": rows, "table_date_min": str(lo or empty), "table_date_max": str(hi or empty)}
     (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[misc]
     return {"table_rows": rows}
 

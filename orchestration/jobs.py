@@ -7,8 +7,6 @@ publish/reader_snapshot, so readers see every successful run and never a failed 
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from assets.capex import CAPEX, RAW_SEC_FACTS
@@ -18,18 +16,11 @@ from assets.marts import CAPEX_TREND, PRICE_MARTS, SCORECARD, VALUATION
 from assets.prices import CORE_PRICES, PRICE_ANOMALIES, RAW_PRICES
 from assets.publish import READER_SNAPSHOT
 from assets.report import REPORT
+from orchestration.runs import run_tags
 
 # the marts each kind of work changes, then the scorecard and the report that read them
 PRICE_MART_KEYS = [spec.key for spec, _, _ in PRICE_MARTS]
 ANSWERS = [SCORECARD, REPORT]
-
-
-def run_tags() -> dict[str, str]:
-    """Every run says which source and warehouse it used, so runs of different files tell apart."""
-    return {
-        "chinatech/source": os.environ.get("CHINATECH_SOURCE", "live"),
-        "chinatech/warehouse": os.environ.get("CHINATECH_WAREHOUSE", "") or "default",
-    }
 
 
 def _job(name: str, selection: dg.AssetSelection, description: str) -> dg.UnresolvedAssetJobDefinition:

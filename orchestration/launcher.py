@@ -36,7 +36,7 @@ from dagster._core.origin import JobPythonOrigin
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import serialize_value
 
-from orchestration.runs import HOST_TAG, PID_TAG, START_TAG, process_alive
+from orchestration.runs import HOST_TAG, PID_TAG, START_TAG, process_alive, run_tags
 from orchestration.standby import DEFINITIONS_MODULE, FD_ENV, INSTANCE_ENV, REPO
 
 WARM_ENV = "CHINATECH_WARM_RUNS"
@@ -125,6 +125,9 @@ class WarmRunLauncher(DefaultRunLauncher):
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
+        missing = {k: v for k, v in run_tags().items() if k not in run.tags}
+        if missing:  # a Materialize of selected assets runs Dagster's asset job, which has no tags of ours
+            self._instance.add_run_tags(run.run_id, missing)
         if not standby_takes(run.job_code_origin):
             super().launch_run(context)
             return

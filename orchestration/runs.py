@@ -52,6 +52,15 @@ def process_alive(pid: int, started: str) -> bool:
     return True
 
 
+def run_tags() -> dict[str, str]:
+    """Every run says which source and warehouse it used, so runs of different files tell apart
+    (the jobs' tags; the run launcher adds them to runs of selected assets, which have none)."""
+    return {
+        "chinatech/source": os.environ.get("CHINATECH_SOURCE", "live"),
+        "chinatech/warehouse": os.environ.get("CHINATECH_WAREHOUSE", "") or "default",
+    }
+
+
 def process_tags() -> dict[str, str]:
     """Tags naming this process on a run, so a later run can tell whether it is still alive."""
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname(), START_TAG: process_start(os.getpid()) or ""}

@@ -100,3 +100,33 @@ def test_a_run_no_standby_could_take_goes_to_dagsters_launcher_and_says_so(tmp_p
         assert instance.get_run_by_id("r1").tags[LAUNCHED_BY_TAG] == "default"
         messages = [e.dagster_event.message or "" for e in instance.all_logs("r1") if e.dagster_event]
         assert any("launching the run with Dagster's default launcher instead" in m for m in messages), messages
+
+
+def test_a_run_of_selected_assets_gets_the_source_and_warehouse_tags(tmp_path, monkeypatch):
+    """The UI's Materialize runs Dagster's asset job, which carries none of the jobs' tags: the
+    launcher adds them, so runs of every kind can be filtered by source; a job's own tags stay."""
+    import dagster as dg
+    from dagster._core.launcher import LaunchRunContext
+    from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
+
+    from orchestration.launcher import WarmRunLauncher
+
+    monkeypatch.setenv("CHINATECH_WARM_RUNS", "0")
+    monkeypatch.setenv("CHINATECH_SOURCE", "replay")
+    monkeypatch.delenv("CHINATECH_WAREHOUSE", raising=False)
+    monkeypatch.setattr(DefaultRunLauncher, "launch_run", lambda self, context: None)
+    with dg.DagsterInstance.local_temp(str(tmp_path)) as instance:
+        asset_run = instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="a1"))
+        job_run = instance.add_run(
+            dg.DagsterRun(
+                job_name="prices", run_id="j1", tags={"chinatech/source": "sample", "chinatech/warehouse": "x"}
+            )
+        )
+        launcher = WarmRunLauncher()
+        launcher.register_instance(instance)
+        for run in (asset_run, job_run):
+            launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=None))
+        tags = instance.get_run_by_id("a1").tags
+        assert (tags["chinatech/source"], tags["chinatech/warehouse"]) == ("replay", "default")
+        tags = instance.get_run_by_id("j1").tags
+        assert (tags["chinatech/source"], tags["chinatech/warehouse"]) == ("sample", "x")

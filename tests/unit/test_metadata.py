@@ -42,3 +42,23 @@ def test_ties_on_the_newest_date_fill_the_preview():
     assert tally.sample is not None
     assert tally.sample.height == 10
     assert tally.sample["trade_date"].unique().to_list() == [date(2024, 1, 3)]
+
+
+def test_table_summary_says_an_empty_table_has_no_dates_and_gives_a_full_ones_range():
+    import duckdb
+
+    from assets.warehouse import table_summary
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (trade_date DATE)")
+    assert table_summary(con, "t", "trade_date") == {
+        "table_rows": 0,
+        "table_date_min": "(no rows)",
+        "table_date_max": "(no rows)",
+    }
+    con.execute("INSERT INTO t VALUES (DATE '2024-01-02'), (DATE '2024-03-04')")
+    assert table_summary(con, "t", "trade_date") == {
+        "table_rows": 2,
+        "table_date_min": "2024-01-02",
+        "table_date_max": "2024-03-04",
+    }
